@@ -1,0 +1,42 @@
+"""Reads for the tool catalog; other apps get ``ToolSpec`` objects, never rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Max
+
+from catalog.models import Tool
+from catalog.specs import ToolSpec
+
+_FIELDS = ["id", "name", "description", "kind", "parameters", "entrypoint", "endpoint",
+           "target_template", "risk", "tags", "is_system", "revision"]
+
+
+def _spec(row: dict) -> ToolSpec:
+    row = dict(row)
+    row["tags"] = tuple(row["tags"] or ())
+    return ToolSpec(**row)
+
+
+def tool_specs_by_name(*, names: Iterable[str], active_only: bool = True) -> dict[str, ToolSpec]:
+    qs = Tool.objects.filter(name__in=list(names))
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return {row["name"]: _spec(row) for row in qs.values(*_FIELDS)}
+
+
+def tool_specs_active(*, system: bool | None = None) -> list[ToolSpec]:
+    qs = Tool.objects.filter(is_active=True)
+    if system is not None:
+        qs = qs.filter(is_system=system)
+    return [_spec(row) for row in qs.order_by("name").values(*_FIELDS)]
+
+
+def catalog_stamp() -> tuple[int, str]:
+    """(row count, newest update time): changes whenever any tool is created or changed.
+
+    Runtime caches key on this, so a change made by any process is seen by all.
+    """
+    agg = Tool.objects.aggregate(last=Max("updated_at"))
+    return Tool.objects.count(), agg["last"].isoformat() if agg["last"] else ""

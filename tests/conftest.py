@@ -1,0 +1,41 @@
+"""Shared fixtures: the scripted LLM, API keys, staff users."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.search_server import ScriptedSearch
+
+
+@pytest.fixture
+def scripted_llm():
+    with ScriptedLLM() as llm:
+        yield llm
+
+
+@pytest.fixture
+def scripted_search():
+    with ScriptedSearch() as search:
+        yield search
+
+
+@pytest.fixture
+def chat_key(db):
+    from access.services import api_key_create
+
+    return api_key_create(name="chat-test").raw
+
+
+@pytest.fixture
+def admin_key(db):
+    from access.services import api_key_create
+
+    return api_key_create(name="admin-test", admin=True).raw
+
+
+@pytest.fixture
+def staff_client(db, client, django_user_model):
+    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests")
+    client.force_login(user)
+    return client

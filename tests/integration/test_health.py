@@ -1,0 +1,26 @@
+"""Public project endpoints: health check and OpenAPI schema."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_ok(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+
+
+def test_health_is_get_only(client):
+    assert client.post("/health").status_code == 405
+
+
+def test_openapi_schema_is_public(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    assert b"openapi" in response.content

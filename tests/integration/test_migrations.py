@@ -1,0 +1,82 @@
+"""The schema on the test database: migrations applied, extensions present, versions immutable."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from templates_app.models import AgentTemplateVersion
+from tests.factories import make_template
+
+pytestmark = pytest.mark.django_db
+
+
+def test_all_migrations_are_applied():
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    assert plan == []
+
+
+def test_models_match_migrations():
+    out = StringIO()
+    # Exits with status 1 (SystemExit) if a model change has no migration.
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+
+
+def test_vector_and_trigram_extensions_exist():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extname FROM pg_extension")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"vector", "pg_trgm"} <= names
+
+
+def test_hnsw_indexes_exist():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN (%s, %s)",
+            ["tools_embedding_hnsw", "template_versions_emb_hnsw"],
+        )
+        indexes = dict(cursor.fetchall())
+    assert set(indexes) == {"tools_embedding_hnsw", "template_versions_emb_hnsw"}
+    assert all("hnsw" in d and "vector_cosine_ops" in d for d in indexes.values())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prompt_pack": {"system_prompt": "changed"}},
+        {"description": "changed"},
+        {"version": 7},
+        {"rules": [{"when": {}, "then": {}}]},
+        {"tags": ["changed"]},
+    ],
+)
+def test_trigger_refuses_update_of_version_content(change):
+    version = make_template(description="original").active_version
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        AgentTemplateVersion.objects.filter(pk=version.pk).update(**change)
+    version.refresh_from_db()
+    assert version.description == "original"
+    assert version.version == 1
+
+
+def test_trigger_refuses_save_of_changed_version():
+    version = make_template().active_version
+    version.note = "sneaky edit"
+    with pytest.raises(DatabaseError), transaction.atomic():
+        version.save()
+
+
+def test_trigger_allows_embedding_refresh():
+    version = make_template().active_version
+    vector = [0.0] * 383 + [1.0]
+    AgentTemplateVersion.objects.filter(pk=version.pk).update(embedding=vector, embedding_model="test-model")
+    version.refresh_from_db()
+    assert list(version.embedding) == vector
+    assert version.embedding_model == "test-model"
+    # Saving an unchanged row (every column written, none different) is allowed too.
+    version.save()
