@@ -296,7 +296,7 @@ def test_tool_create_service():
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"name": "bad name"}, {"kind": "python"}, {"kind": "http"}, {"risk": "extreme"}, {"parameters": {}}],
+    [{"name": "bad name"}, {"kind": "python"}, {"kind": "http"}, {"risk": "extreme"}],
 )
 def test_tool_create_service_validates(overrides):
     from django.core.exceptions import ValidationError
