@@ -1,0 +1,98 @@
+"""``sgr``: one structured-output call per step: the reasoning and the next action together.
+
+The response schema has the ``reasoning_tool`` fields and ``action``: a union
+with one branch per offered tool, ``{"tool": <const name>, "arguments": <its
+schema>}``. Small models follow such schemas reliably when strings are capped.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from runtime.agents.base import REASONING_TOOL, BaseAgent, InvalidOutput
+from runtime.agents.outcomes import Action, OfferedTools
+from runtime.tools.system import ReasoningTool
+
+
+def next_step_schema(offered: OfferedTools, reasoning_schema: dict[str, Any]) -> dict[str, Any]:
+    branches = [
+        {
+            "type": "object",
+            "properties": {
+                "tool": {"type": "string", "const": s["function"]["name"]},
+                "arguments": s["function"]["parameters"],
+            },
+            "required": ["tool", "arguments"],
+            "additionalProperties": False,
+        }
+        for s in offered.schemas
+    ]
+    properties = dict(reasoning_schema.get("properties", {}))
+    properties["action"] = {"anyOf": branches}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [*reasoning_schema.get("required", []), "action"],
+        "$defs": reasoning_schema.get("$defs", {}),
+    }
+
+
+class SGRAgent(BaseAgent):
+    kind = "sgr"
+
+    async def _reasoning_phase(self, messages: list[dict[str, Any]], offered: OfferedTools) -> Action:
+        reasoning_schema = self.tools[REASONING_TOOL].spec.parameters
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "next_step", "schema": next_step_schema(offered, reasoning_schema)},
+        }
+
+        def feedback(error: str) -> list[dict[str, Any]]:
+            return [{"role": "user", "content": f"Your last reply could not be used: {error}. Reply with one JSON "
+                     f"object with the reasoning fields and an action using one of: {', '.join(offered.names)}."}]
+
+        def parse(reply):
+            text = (reply.content or "").strip()
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidOutput(f"reply is not valid JSON ({exc.msg})", feedback(f"not valid JSON ({exc.msg})")) from exc
+            if not isinstance(data, dict) or not isinstance(data.get("action"), dict):
+                raise InvalidOutput("reply has no action object", feedback("the JSON has no `action` object"))
+            step = data.pop("action")
+            name, arguments = step.get("tool"), step.get("arguments", {})
+            if name not in offered.names:
+                raise InvalidOutput(f"unknown or not offered tool {name!r}", feedback(f"tool {name!r} is not available now"))
+            if not isinstance(arguments, dict):
+                raise InvalidOutput("action arguments are not an object", feedback("`action.arguments` must be an object"))
+            try:
+                ReasoningTool.model_validate(data)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+                raise InvalidOutput(f"invalid reasoning: {problems}", feedback(f"invalid reasoning fields: {problems}")) from exc
+            return data, Action(call_id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments,
+                                raw_arguments=json.dumps(arguments, ensure_ascii=False)), reply
+
+        reasoning, action, reply = await self._ask(
+            response_format=response_format,
+            parse=parse,
+            offered_names=offered.names,
+            context=lambda: self._prepare_context(offered),
+        )
+        self.ctx.current_reasoning = reasoning
+        await self.events.reasoning(self.ctx.iteration, Action(call_id=action.call_id + "r", name=REASONING_TOOL,
+                                                               arguments=reasoning))
+        await self.remember({
+            "role": "assistant",
+            "content": reply.content,
+            "tool_calls": [{"id": action.call_id, "type": "function",
+                            "function": {"name": action.name, "arguments": action.raw_arguments}}],
+        })
+        return action
+
+    async def _select_action_phase(self, reasoning: Action, offered: OfferedTools) -> Action:
+        return reasoning

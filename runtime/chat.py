@@ -1,0 +1,220 @@
+"""The OpenAI chat endpoint's logic: parse the request, open or continue a session, run it.
+
+``Runtime`` is the per-process object holding the pool and the running tasks;
+the consumer calls ``Runtime.open`` and streams what the returned ``ChatRun``
+yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runtime.config import RuntimeSettings
+from runtime.errors import InvalidChatRequest, UnsupportedParameter
+from runtime.events import EventSink
+from runtime.instance import RunResult
+from runtime.pool import AgentPool
+from sessions_app import selectors as session_selectors
+from sessions_app import services as session_services
+from sessions_app.errors import SessionNotWaiting
+from sessions_app.models import SessionState
+from templates_app import selectors as template_selectors
+from templates_app.specs import TemplateSpec
+
+logger = logging.getLogger("runtime.chat")
+END = object()
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """The fields we act on; other OpenAI parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+def parse_chat_request(data: Any) -> ChatRequest:
+    if not isinstance(data, dict):
+        raise InvalidChatRequest("The request body must be a JSON object")
+    try:
+        request = ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidChatRequest(f"Invalid chat completion request: {problems}") from exc
+    if request.n not in (None, 1):
+        raise UnsupportedParameter("Only n=1 is supported: an agent run produces one answer", param="n")
+    return request
+
+
+def message_text(message: ChatMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    if isinstance(message.content, list):
+        return "\n".join(str(p.get("text", "")) for p in message.content if p.get("type") == "text")
+    return ""
+
+
+def last_user_text(request: ChatRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            text = message_text(message).strip()
+            if text:
+                return text
+    raise InvalidChatRequest("messages must contain a user message with text content")
+
+
+@dataclass
+class ChatRun:
+    session_id: str
+    queue: asyncio.Queue
+    task: asyncio.Task
+    include_usage: bool = False
+    result: RunResult | None = field(default=None)
+
+
+def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None) -> str:
+    task = last_user_text(request)
+    pack = spec.content.prompt_pack
+    messages = [m.model_dump(exclude_none=True) for m in request.messages]
+    for i in range(len(messages) - 1, -1, -1):  # the task, framed by the template
+        if messages[i]["role"] == "user":
+            messages[i] = {"role": "user", "content": pack.render("initial_user_request", task=task, current_date=_today())}
+            break
+    session = session_services.session_create(
+        template_version_id=spec.version_id, task=task, messages=messages, api_key_id=api_key_id
+    )
+    return str(session.pk)
+
+
+def _today() -> str:
+    import datetime as dt
+
+    return dt.date.today().isoformat()
+
+
+def _continue(session_id: str, text: str) -> TemplateSpec:
+    """Waiting session → researching with the user's answer appended (atomically); its pinned spec."""
+    view = session_selectors.session_get(session_id=session_id)
+    if view.state != SessionState.WAITING_FOR_CLARIFICATION:
+        raise SessionNotWaiting(
+            f"Session {session_id} is {view.state}, not waiting for clarification", state=view.state
+        )
+    spec = template_selectors.template_spec_for_version(version_id=view.template_version_id)
+    content = spec.content.prompt_pack.render("clarification_response", clarifications=text, current_date=_today())
+    with transaction.atomic():
+        session_services.session_transition(session_id=session_id, to=SessionState.RESEARCHING)
+        session_services.session_messages_append(session_id=session_id, messages=[{"role": "user", "content": content}])
+    return spec
+
+
+def _resolve(model: str) -> tuple[str, TemplateSpec | None]:
+    if session_selectors.is_session_id(model):
+        session_selectors.session_get(session_id=model)  # 404 when unknown
+        return "session", None
+    return "template", template_selectors.template_spec_get(name=model)
+
+
+class Runtime:
+    """Per-process runtime: the agent pool and the runs in progress."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+        self.pool = AgentPool(settings)
+        self.running: dict[str, ChatRun] = {}
+
+    async def open(self, request: ChatRequest, *, api_key_id: int | None) -> ChatRun:
+        kind, spec = await sync_to_async(_resolve)(request.model)
+        if kind == "session":
+            return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
+        instance = await self.pool.acquire(spec)
+        try:
+            session_id = await sync_to_async(_open_new)(spec, request, api_key_id)
+        except BaseException:
+            await self.pool.release(instance)
+            raise
+        return self._start(instance, session_id, request.include_usage)
+
+    async def resume(self, session_id: str, text: str, *, include_usage: bool = False) -> ChatRun:
+        view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
+        spec = await sync_to_async(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
+        if view.state != SessionState.WAITING_FOR_CLARIFICATION:
+            raise SessionNotWaiting(f"Session {session_id} is {view.state}, not waiting for clarification", state=view.state)
+        instance = await self.pool.acquire(spec)
+        try:
+            await sync_to_async(_continue)(session_id, text)
+        except BaseException:
+            await self.pool.release(instance)
+            raise
+        return self._start(instance, session_id, include_usage)
+
+    def _start(self, instance, session_id: str, include_usage: bool) -> ChatRun:
+        queue: asyncio.Queue = asyncio.Queue()
+        sink = EventSink(session_id, queue)
+
+        async def run() -> RunResult:
+            try:
+                return await instance.run_session(session_id, sink)
+            finally:
+                self.running.pop(session_id, None)
+                await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))
+                queue.put_nowait(END)
+
+        chat_run = ChatRun(session_id=session_id, queue=queue, task=asyncio.create_task(run()), include_usage=include_usage)
+        self.running[session_id] = chat_run
+        return chat_run
+
+    async def cancel(self, session_id: str) -> str:
+        """Cancel a session: the local run's task, or a session that is not running."""
+        chat_run = self.running.get(session_id)
+        if chat_run is not None:
+            chat_run.task.cancel()
+            try:
+                await chat_run.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        else:
+            view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
+            if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
+                await sync_to_async(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
+        view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
+        return view.state
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built on first use from Django settings."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(RuntimeSettings.from_django())
+    return _runtime

@@ -1,0 +1,184 @@
+"""The OpenAI-compatible endpoint on a Channels ``AsyncHttpConsumer`` (thin).
+
+Authenticate, parse, hand over to the runtime, stream what it yields; cancel
+the run when the client disconnects; always close the response (an error after
+the headers are sent becomes an in-band error event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+
+from access.selectors import Principal, principal_from_header
+from platform_site.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PlatformError,
+    error_body,
+    platform_error_body,
+)
+from runtime import streaming
+from runtime.chat import END, ChatRun, get_runtime, parse_chat_request
+from runtime.errors import UpstreamLLMError
+from sessions_app.models import SessionState
+
+logger = logging.getLogger("runtime.consumers")
+
+
+class PlatformHttpConsumer(AsyncHttpConsumer):
+    """Body size limit, JSON errors, a handler task that a disconnect cancels."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._size = 0
+        self._handler: asyncio.Task | None = None
+        self._run: ChatRun | None = None
+        self._started = False
+
+    async def http_request(self, message):
+        body = message.get("body", b"")
+        self._size += len(body)
+        if self._size > settings.MAX_REQUEST_BYTES:
+            await self.send_error(PayloadTooLarge(f"Request body is larger than {settings.MAX_REQUEST_BYTES} bytes"))
+            raise StopConsumer()
+        self.body.append(body)
+        if not message.get("more_body"):
+            self._handler = asyncio.create_task(self._handle_safely(b"".join(self.body)))
+
+    async def http_disconnect(self, message):
+        if self._handler is not None and not self._handler.done():
+            if self._run is not None and not self._run.task.done():
+                logger.info("client disconnected: cancelling session %s", self._run.session_id)
+                await get_runtime().cancel(self._run.session_id)
+            self._handler.cancel()
+        raise StopConsumer()
+
+    async def _handle_safely(self, body: bytes) -> None:
+        try:
+            await self.handle(body)
+        except asyncio.CancelledError:
+            raise
+        except PlatformError as exc:
+            await self.send_error(exc)
+        except Exception:
+            logger.exception("unhandled error in %s", self.scope.get("path"))
+            await self.send_error(PlatformError("Internal server error"))
+
+    async def send_json(self, status: int, payload: dict, headers: list | None = None) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        await self.send_response(status, body, headers=[(b"content-type", b"application/json"), *(headers or [])])
+
+    async def send_error(self, exc: PlatformError) -> None:
+        if self._started:  # headers are out: in-band error event, then close
+            await self.send_body(streaming.sse(platform_error_body(exc)), more_body=False)
+            return
+        await self.send_json(exc.http_status, platform_error_body(exc))
+
+    async def principal(self) -> Principal:
+        headers = dict(self.scope.get("headers", []))
+        header = headers.get(b"authorization", b"").decode("latin-1")
+        return await sync_to_async(principal_from_header)(header)
+
+    @staticmethod
+    def parse_json(body: bytes):
+        try:
+            return json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from exc
+
+    async def stream_run(self, run: ChatRun) -> None:
+        """Stream a run as SSE ``chat.completion.chunk`` events ending with ``[DONE]``."""
+        self._run = run
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                   (b"x-session-id", run.session_id.encode())]
+        await self.send_headers(status=200, headers=headers)
+        self._started = True
+        while (item := await run.queue.get()) is not END:
+            await self.send_body(streaming.sse(item), more_body=True)
+        result = await run.task
+        if result.state == SessionState.FAILED and result.error_code:
+            await self.send_error(UpstreamLLMError(result.text) if result.error_code == "llm_error"
+                                  else PlatformError(result.text))
+            return
+        final = streaming.chunk(run.session_id, f"{result.iteration}-final", {"content": result.text},
+                                finish_reason=result.finish_reason)
+        await self.send_body(streaming.sse(final), more_body=True)
+        if run.include_usage:
+            usage = streaming.usage_of(result.prompt_tokens, result.completion_tokens)
+            await self.send_body(streaming.sse(streaming.usage_chunk(run.session_id, "usage", usage)), more_body=True)
+        await self.send_body(streaming.DONE, more_body=False)
+
+    async def respond_run(self, run: ChatRun) -> None:
+        """Wait for the run and answer with one ``chat.completion``."""
+        self._run = run
+        while await run.queue.get() is not END:
+            pass
+        result = await run.task
+        headers = [(b"x-session-id", run.session_id.encode())]
+        if result.state == SessionState.FAILED and result.error_code:
+            exc = UpstreamLLMError(result.text) if result.error_code == "llm_error" else PlatformError(result.text)
+            await self.send_json(exc.http_status, {**platform_error_body(exc), "session_id": run.session_id}, headers)
+            return
+        usage = streaming.usage_of(result.prompt_tokens, result.completion_tokens)
+        await self.send_json(200, streaming.completion(run.session_id, result.text, result.finish_reason, usage), headers)
+
+
+class ChatCompletionsConsumer(PlatformHttpConsumer):
+    """POST /v1/chat/completions"""
+
+    async def handle(self, body: bytes) -> None:
+        if self.scope["method"] != "POST":
+            raise MethodNotAllowed("Use POST")
+        principal = await self.principal()
+        request = parse_chat_request(self.parse_json(body))
+        run = await get_runtime().open(request, api_key_id=principal.key_id)
+        if request.stream:
+            await self.stream_run(run)
+        else:
+            await self.respond_run(run)
+
+
+class ProvideClarificationConsumer(PlatformHttpConsumer):
+    """POST /agents/{session_id}/provide_clarification — streams the continuation."""
+
+    async def handle(self, body: bytes) -> None:
+        if self.scope["method"] != "POST":
+            raise MethodNotAllowed("Use POST")
+        await self.principal()
+        data = self.parse_json(body)
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
+            raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        request = parse_chat_request({"model": session_id, "messages": data["messages"],
+                                      "stream": data.get("stream", True), "stream_options": data.get("stream_options")})
+        run = await get_runtime().open(request, api_key_id=None)
+        if request.stream:
+            await self.stream_run(run)
+        else:
+            await self.respond_run(run)
+
+
+class CancelConsumer(PlatformHttpConsumer):
+    """POST /agents/{session_id}/cancel"""
+
+    async def handle(self, body: bytes) -> None:
+        if self.scope["method"] != "POST":
+            raise MethodNotAllowed("Use POST")
+        await self.principal()
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        state = await get_runtime().cancel(session_id)
+        await self.send_json(200, {"session_id": session_id, "state": state})
+
+
+class NotFoundConsumer(PlatformHttpConsumer):
+    async def handle(self, body: bytes) -> None:
+        raise NotFound(f"No route {self.scope.get('path')}")

@@ -1,0 +1,75 @@
+"""Default catalog and templates, so a fresh install serves something useful.
+
+Tools are (re)written from their python classes (idempotent, by name); a
+template is created only when missing — versions edited by users are kept.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from catalog.models import Tool
+from catalog.services import tool_create, tool_update
+from runtime.tools.base import BaseTool
+from runtime.tools.standard import STANDARD_TOOLS
+from runtime.tools.system import SYSTEM_TOOLS
+from templates_app.models import AgentTemplate
+from templates_app.services import template_create
+
+RESEARCH_TOOLS = [t.tool_name for t in STANDARD_TOOLS]
+
+DEFAULT_TEMPLATES: dict[str, dict] = {
+    "sgr_agent": {
+        "agent_kind": "sgr",
+        "description": "General assistant using Schema-Guided Reasoning with structured output: "
+        "reasons and picks the next action in one step.",
+        "tags": ["general", "sgr"],
+        "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
+    },
+    "tool_calling_agent": {
+        "agent_kind": "tool_calling",
+        "description": "General assistant using plain function calling.",
+        "tags": ["general"],
+        "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
+    },
+    "research_agent": {
+        "agent_kind": "sgr_tool_calling",
+        "description": "Researches a topic on the web: plans, searches, reads sources and writes a "
+        "cited report. Исследует тему: ищет источники в интернете и пишет отчёт со ссылками.",
+        "tags": ["research", "web", "report", "ресёрч", "исследование"],
+        "examples": ["do some research on solid-state batteries", "сделай ресёрч про рынок электромобилей"],
+        "execution_policy": {"max_iterations": 12, "max_searches": 4, "max_clarifications": 2},
+        "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
+    },
+}
+
+
+def _python_tool_fields(cls: type[BaseTool], module: str) -> dict:
+    return {
+        "description": cls.description,
+        "parameters": cls.parameters_schema(),
+        "kind": "python",
+        "entrypoint": f"{module}:{cls.__name__}",
+        "risk": cls.risk,
+        "is_system": cls.is_system,
+        "tags": ["system"] if cls.is_system else ["research"],
+    }
+
+
+@transaction.atomic
+def load_defaults() -> dict[str, int]:
+    created = updated = templates = 0
+    for cls in (*SYSTEM_TOOLS, *STANDARD_TOOLS):
+        fields = _python_tool_fields(cls, cls.__module__)
+        tool = Tool.objects.filter(name=cls.tool_name).first()
+        if tool is None:
+            tool_create(name=cls.tool_name, **fields)
+            created += 1
+        elif any(getattr(tool, k) != v for k, v in fields.items() if k != "tags"):
+            tool_update(tool=tool, **{k: v for k, v in fields.items() if k != "tags"})
+            updated += 1
+    for name, content in DEFAULT_TEMPLATES.items():
+        if not AgentTemplate.objects.filter(name=name).exists():
+            template_create(name=name, content=content, note="default template")
+            templates += 1
+    return {"tools_created": created, "tools_updated": updated, "templates_created": templates}

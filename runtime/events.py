@@ -1,0 +1,43 @@
+"""Events of a run, as OpenAI chunks put on a queue the consumer streams from."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from runtime import streaming
+from runtime.agents.outcomes import Action
+
+
+class EventSink:
+    """Turns run events into ``chat.completion.chunk`` dicts on ``queue`` (None: dropped)."""
+
+    def __init__(self, session_id: str, queue: asyncio.Queue | None = None) -> None:
+        self.session_id = session_id
+        self.queue = queue
+        self._tool_index = 0
+
+    async def _put(self, item: Any) -> None:
+        if self.queue is not None:
+            await self.queue.put(item)
+
+    def _call_delta(self, action: Action) -> dict[str, Any]:
+        index = self._tool_index
+        self._tool_index += 1
+        arguments = action.raw_arguments or json.dumps(action.arguments, ensure_ascii=False)
+        return {"tool_calls": [{"index": index, "id": action.call_id, "type": "function",
+                                "function": {"name": action.name, "arguments": arguments}}]}
+
+    async def start(self) -> None:
+        await self._put(streaming.chunk(self.session_id, "0-start", {"role": "assistant", "content": ""}))
+
+    async def reasoning(self, n: int, action: Action) -> None:
+        await self._put(streaming.chunk(self.session_id, f"{n}-reasoning", self._call_delta(action)))
+
+    async def action(self, n: int, action: Action) -> None:
+        await self._put(streaming.chunk(self.session_id, f"{n}-action", self._call_delta(action)))
+
+    async def tool_result(self, n: int, action: Action, result: str) -> None:
+        delta = {"role": "tool", "tool_call_id": action.call_id, "content": result}
+        await self._put(streaming.chunk(self.session_id, f"{n}-action", delta))

@@ -1,0 +1,226 @@
+"""AgentInstance: a worker pinned to one template version, reused across sessions.
+
+It owns the clients that are expensive to build (the LLM client with its
+connection pool, an HTTP client, the search provider) and serves one session at
+a time. ``reset()`` drops everything that belonged to the last session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psutil
+from asgiref.sync import sync_to_async
+
+from platform_site.errors import InvalidTransition
+from runtime.agents.kinds import AGENT_KINDS
+from runtime.agents.base import SYSTEM_TOOL_NAMES, ModelMisbehaved
+from runtime.agents.outcomes import Continue, Finish, WaitForUser
+from runtime.config import RuntimeSettings
+from runtime.events import EventSink
+from runtime.llm import LLMClient, LLMError
+from runtime.recorder import SessionRecorder, progress_of
+from runtime.rules import parse_rules, policy_rules
+from runtime.tools.base import SourceRef, ToolContext
+from runtime.tools.executors import Executable, build_executable
+from runtime.tools.search import TavilySearchProvider
+from sessions_app import selectors as session_selectors
+from sessions_app import services as session_services
+from sessions_app.models import InstanceStatus, SessionState
+from templates_app.specs import TemplateSpec
+
+logger = logging.getLogger("runtime.instance")
+
+
+@dataclass
+class RunResult:
+    session_id: str
+    state: str
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error_code: str = ""
+    iteration: int = 0
+
+
+def _load(session_id: str, tool_names: list[str]):
+    from catalog.selectors import tool_specs_by_name
+
+    session = session_selectors.session_get(session_id=session_id)
+    if session.state == SessionState.INITED:
+        session = session_services.session_transition(session_id=session_id, to=SessionState.RESEARCHING)
+        session = session_selectors.session_get(session_id=session_id)
+    messages = session_selectors.session_messages(session_id=session_id)
+    sources = session_selectors.session_sources(session_id=session_id)
+    specs = tool_specs_by_name(names=tool_names)
+    return session, messages, sources, specs
+
+
+class AgentInstance:
+    def __init__(self, *, spec: TemplateSpec, settings: RuntimeSettings, row_id: uuid.UUID) -> None:
+        self.id = row_id
+        self.spec = spec
+        self.settings = settings
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(spec.content.execution_policy.tool_timeout_s))
+        self.llm = LLMClient(settings.llm_for(spec), http_client=None) if settings.llm_for(spec).base_url else None
+        self.search = (
+            TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key)
+            if settings.tavily_base_url else None
+        )
+        self.rules = policy_rules(
+            max_iterations=spec.content.execution_policy.max_iterations,
+            max_searches=spec.content.execution_policy.max_searches,
+            max_clarifications=spec.content.execution_policy.max_clarifications,
+        ) + parse_rules(spec.content.rules)
+        self.status = InstanceStatus.IDLE
+        self.sessions_served = 0
+        self.current_session: str | None = None
+        self._executables: dict[tuple[str, int], Executable] = {}
+        self._agent = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    async def create(cls, *, spec: TemplateSpec, settings: RuntimeSettings) -> AgentInstance:
+        row = await sync_to_async(session_services.instance_register)(
+            template_version_id=spec.version_id, host=socket.gethostname(), pid=os.getpid()
+        )
+        return cls(spec=spec, settings=settings, row_id=row.pk)
+
+    def reset(self) -> None:
+        """Drop all state of the last session (agent, conversation, context)."""
+        self._agent = None
+        self.current_session = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id), "template": self.spec.name, "version": self.spec.version,
+            "status": self.status, "sessions_served": self.sessions_served,
+            "current_session": self.current_session,
+        }
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()
+        await self._transition(InstanceStatus.STOPPED)
+
+    async def _transition(self, to: str, session_id: str | None = None, served: bool = False) -> None:
+        rss = psutil.Process().memory_info().rss if to == InstanceStatus.IDLE else None
+        await sync_to_async(session_services.instance_transition)(
+            instance_id=self.id, to=to, session_id=session_id, memory_rss_bytes=rss, served=served
+        )
+        self.status = to
+
+    # -- running ------------------------------------------------------------------------------
+    def tool_names(self) -> list[str]:
+        policy = self.spec.content.tool_policy
+        names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + policy.allowlist
+        denied = set(policy.denylist)
+        return [n for n in dict.fromkeys(names) if n not in denied]
+
+    def _executable(self, spec) -> Executable:
+        key = (spec.name, spec.revision)
+        if key not in self._executables or self._executables[key].spec != spec:
+            self._executables[key] = build_executable(spec, entrypoint_allowlist=self.settings.entrypoint_allowlist)
+        return self._executables[key]
+
+    async def run_session(self, session_id: str, sink: EventSink) -> RunResult:
+        """Run the session until it finishes, waits for the user, fails or is cancelled."""
+        async with self._lock:
+            self.current_session = session_id
+            await self._transition(InstanceStatus.BUSY, session_id=session_id)
+            try:
+                return await self._run(session_id, sink)
+            finally:
+                await asyncio.shield(self._release())
+
+    async def _release(self) -> None:
+        self.sessions_served += 1
+        await self._transition(InstanceStatus.RESETTING)
+        self.reset()
+        await self._transition(InstanceStatus.IDLE, served=True)
+
+    async def _run(self, session_id: str, sink: EventSink) -> RunResult:
+        ctx: ToolContext | None = None
+        try:
+            session, history, sources, specs = await sync_to_async(_load)(session_id, self.tool_names())
+            if self.llm is None:
+                raise LLMError("No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)")
+            ctx = ToolContext(
+                session_id=session_id, task=session.task, store=SessionRecorder(), llm=self.llm,
+                http=self.http, search=self.search, iteration=session.iteration,
+                searches_used=session.searches_used, clarifications_used=session.clarifications_used,
+                tool_counts=dict(session.context.get("tool_counts", {})), plan=session.context.get("plan"),
+                current_reasoning=session.current_step_reasoning,
+                sources={s["url"]: SourceRef(**s) for s in sources},
+            )
+            ctx.extra.update(
+                prompt_tokens=session.prompt_tokens, completion_tokens=session.completion_tokens,
+                stage=session.stage, last_tool=session.context.get("last_tool", ""),
+            )
+            if "reasoning_tool" not in specs and self.spec.agent_kind != "tool_calling":
+                raise ModelMisbehaved("reasoning_tool is not active in the tool catalog")
+            tools = {name: self._executable(specs[name]) for name in self.tool_names() if name in specs}
+            history = [m for m in history if m.get("role") != "system" or m.get("name") == "client"]
+            agent = AGENT_KINDS[self.spec.agent_kind](
+                spec=self.spec, ctx=ctx, history=history, tools=tools, rules=self.rules,
+                llm=self.llm, recorder=ctx.store, events=sink,
+            )
+            self._agent = agent
+            await sink.start()
+            outcome = await self._loop(agent, ctx)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._end(session_id, ctx, SessionState.CANCELLED, error="cancelled by the client"))
+            raise
+        except (LLMError, ModelMisbehaved) as exc:
+            return await self._end(session_id, ctx, SessionState.FAILED, error=str(exc), code="llm_error")
+        except Exception as exc:  # a bug: fail the session with the reason, log the traceback
+            logger.exception("session %s crashed", session_id, extra={"correlation_id": session_id})
+            return await self._end(session_id, ctx, SessionState.FAILED, error=f"internal error: {type(exc).__name__}: {exc}",
+                                   code="internal_error")
+        match outcome:
+            case WaitForUser(text=text):
+                return await self._end(session_id, ctx, SessionState.WAITING_FOR_CLARIFICATION, text=text)
+            case Finish(answer=answer, status="completed"):
+                return await self._end(session_id, ctx, SessionState.COMPLETED, text=answer)
+            case Finish(answer=answer, reason=reason):
+                return await self._end(session_id, ctx, SessionState.FAILED, text=answer,
+                                       error=reason or "the agent reported failure", finish_reason="stop" if not reason else "length")
+
+    async def _loop(self, agent, ctx: ToolContext):
+        """The step loop with its hard cap: the run always ends."""
+        max_iterations = self.spec.content.execution_policy.max_iterations
+        while ctx.iteration < max_iterations:
+            ctx.iteration += 1
+            outcome = await agent.step()
+            match outcome:
+                case Continue():
+                    continue
+                case WaitForUser() | Finish():
+                    return outcome
+        reason = f"max_iterations={max_iterations} reached without a final answer"
+        return Finish(answer=f"Stopped: {reason}.", status="failed", reason=reason)
+
+    async def _end(self, session_id: str, ctx: ToolContext | None, state: str, *, text: str = "", error: str = "",
+                   code: str = "", finish_reason: str = "stop") -> RunResult:
+        progress = progress_of(ctx) if ctx is not None else {}
+        try:
+            await sync_to_async(session_services.session_transition)(
+                session_id=session_id, to=state, error=error, result=text, **progress
+            )
+        except InvalidTransition:  # e.g. cancelled by another request meanwhile
+            logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
+        return RunResult(
+            session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,
+            prompt_tokens=progress.get("prompt_tokens", 0), completion_tokens=progress.get("completion_tokens", 0),
+            error_code=code, iteration=progress.get("iteration", 0),
+        )

@@ -1,0 +1,136 @@
+"""The LLM client: the official ``openai`` async client with timeouts and bounded retries.
+
+One ``LLMClient`` per agent instance (its connection pool and TLS context are
+reused across sessions). Transport failures (timeouts, 5xx, 429, connection
+errors) are retried by the openai client ``max_retries`` times; what still fails
+becomes ``LLMUnavailable``. A response that is not valid JSON becomes
+``LLMProtocolError``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+
+
+class LLMError(Exception):
+    """Base of LLM failures that end a run with a clear message."""
+
+
+class LLMUnavailable(LLMError):
+    pass
+
+
+class LLMProtocolError(LLMError):
+    pass
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    base_url: str
+    api_key: str
+    model: str
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class LLMReply:
+    content: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The reply as an OpenAI assistant message for the conversation history."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+class LLMClient:
+    def __init__(self, settings: LLMSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
+        if not settings.base_url:
+            raise LLMUnavailable(
+                "No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)"
+            )
+        self.settings = settings
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=settings.api_key or "not-set",
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
+            http_client=http_client,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> LLMReply:
+        kwargs: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+        if tools:
+            kwargs["tools"] = tools
+            if tool_choice is not None:
+                kwargs["tool_choice"] = tool_choice
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        if self.settings.temperature is not None:
+            kwargs["temperature"] = self.settings.temperature
+        if self.settings.max_tokens is not None:
+            kwargs["max_tokens"] = self.settings.max_tokens
+        try:
+            completion = await self._client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError as exc:
+            raise LLMUnavailable(
+                f"LLM timed out after {self.settings.timeout_s:g}s ({self.settings.max_retries} retries)"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise LLMUnavailable(f"LLM returned HTTP {exc.status_code}: {_short(exc.message)}") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMUnavailable(f"Cannot reach the LLM at {self.settings.base_url}: {_short(str(exc))}") from exc
+        except (json.JSONDecodeError, ValueError, TypeError) as exc:
+            raise LLMProtocolError(f"LLM sent a response that is not valid JSON: {_short(str(exc))}") from exc
+        if not getattr(completion, "choices", None):
+            raise LLMProtocolError("LLM response has no choices")
+        message = completion.choices[0].message
+        calls = [
+            ToolCall(id=c.id or f"call_{i}", name=c.function.name, arguments=c.function.arguments or "")
+            for i, c in enumerate(message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        usage = completion.usage
+        return LLMReply(
+            content=message.content,
+            tool_calls=calls,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,49 @@
+"""``manage.py serve``: migrate, load defaults, recover from a crash, serve with daphne."""
+
+import atexit
+import os
+import socket
+
+import psutil
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+def _stop_own_instances() -> None:
+    from sessions_app.models import AgentInstance, InstanceStatus
+
+    try:
+        AgentInstance.objects.filter(host=socket.gethostname(), pid=os.getpid()).exclude(
+            status=InstanceStatus.STOPPED
+        ).update(status=InstanceStatus.STOPPED, current_session=None)
+    except Exception:  # the database may already be gone at exit
+        pass
+
+
+class Command(BaseCommand):
+    help = "Serve the platform (ASGI, daphne) on HOST:PORT after migrating and loading defaults."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.SERVE_HOST)
+        parser.add_argument("--port", type=int, default=settings.SERVE_PORT)
+        parser.add_argument("--skip-setup", action="store_true", help="Do not migrate or load defaults.")
+
+    def handle(self, *args, host: str, port: int, skip_setup: bool, **options):
+        from sessions_app.services import instances_stop_dead
+
+        if not skip_setup:
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("load_defaults", verbosity=0)
+        alive = {p.pid for p in psutil.process_iter()}
+        stopped = instances_stop_dead(
+            host=socket.gethostname(), alive_pids=alive,
+            reason="the server process running this session stopped unexpectedly",
+        )
+        if stopped:
+            self.stderr.write(f"Recovered {stopped} instance(s) left by a dead process.")
+        atexit.register(_stop_own_instances)
+        self.stdout.write(f"Serving on http://{host}:{port} (Ctrl-C to stop)")
+        from daphne.cli import CommandLineInterface
+
+        CommandLineInterface().run(["-b", host, "-p", str(port), "platform_site.asgi:application"])

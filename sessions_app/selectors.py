@@ -1,0 +1,106 @@
+"""Reads for sessions, as frozen views (the runtime never sees Session rows)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from sessions_app.errors import SessionNotFound
+from sessions_app.models import Session, SessionMessage, Source
+from sessions_app.states import SESSION_ACTIVE
+
+
+class SessionView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    template: str
+    template_version_id: int
+    version: int
+    instance_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+    depth: int
+    state: str
+    stage: str
+    task: str
+    iteration: int
+    searches_used: int
+    clarifications_used: int
+    tool_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    context: dict[str, Any]
+    current_step_reasoning: dict[str, Any] | None
+    execution_result: str
+    error: str
+    routing: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def _parse_id(session_id) -> uuid.UUID:
+    try:
+        return session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(str(session_id))
+    except ValueError as exc:
+        raise SessionNotFound(f"No session {session_id!r}") from exc
+
+
+def is_session_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _view(session: Session) -> SessionView:
+    version = session.template_version
+    return SessionView(
+        id=session.pk, template=version.template.name, template_version_id=version.pk,
+        version=version.version, instance_id=session.instance_id, parent_id=session.parent_id,
+        depth=session.depth, state=session.state, stage=session.stage, task=session.task,
+        iteration=session.iteration, searches_used=session.searches_used,
+        clarifications_used=session.clarifications_used, tool_calls=session.tool_calls,
+        prompt_tokens=session.prompt_tokens, completion_tokens=session.completion_tokens,
+        context=session.context or {}, current_step_reasoning=session.current_step_reasoning,
+        execution_result=session.execution_result, error=session.error, routing=session.routing,
+        created_at=session.created_at, updated_at=session.updated_at, finished_at=session.finished_at,
+    )
+
+
+def session_get(*, session_id) -> SessionView:
+    session = (
+        Session.objects.select_related("template_version__template")
+        .filter(pk=_parse_id(session_id))
+        .first()
+    )
+    if session is None:
+        raise SessionNotFound(f"No session {session_id}")
+    return _view(session)
+
+
+def session_messages(*, session_id) -> list[dict[str, Any]]:
+    return list(
+        SessionMessage.objects.filter(session_id=_parse_id(session_id)).order_by("seq").values_list("message", flat=True)
+    )
+
+
+def session_sources(*, session_id) -> list[dict[str, Any]]:
+    return list(
+        Source.objects.filter(session_id=_parse_id(session_id))
+        .order_by("number")
+        .values("number", "url", "title", "snippet", "full_content")
+    )
+
+
+def sessions_active(*, limit: int = 200) -> list[SessionView]:
+    qs = (
+        Session.objects.select_related("template_version__template")
+        .filter(state__in=SESSION_ACTIVE)
+        .order_by("-created_at")[:limit]
+    )
+    return [_view(s) for s in qs]
