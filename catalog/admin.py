@@ -11,15 +11,16 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils.html import format_html
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
 
 from catalog.models import Tool
-from catalog.services import tool_create, tool_set_active, tool_update
+from catalog.errors import ToolInvalid
+from catalog.schemas import tool_definition_check
+from catalog.services import DEFINITION_FIELDS, tool_create, tool_set_active, tool_update
 
 # --- shared admin helpers -------------------------------------------------------------------
 
@@ -64,25 +65,24 @@ class ToolAdminForm(forms.ModelForm):
         model = Tool
         exclude = ["embedding", "embedding_model", "revision"]
 
-    def clean_parameters(self) -> dict:
-        value = self.cleaned_data.get("parameters")
-        if not isinstance(value, dict):
-            raise forms.ValidationError("The parameters must be a JSON object (a JSON Schema).")
-        if value.get("type", "object") != "object":
-            raise forms.ValidationError('The parameters schema must have "type": "object".')
+    def clean(self) -> dict:
+        """The same whole-definition check the services run, shown as form errors."""
+        data = super().clean()
+        definition = {f: data.get(f, getattr(self.instance, f)) for f in DEFINITION_FIELDS}
+        definition["endpoint"] = definition.get("endpoint") or {}
+        definition["tags"] = list(definition.get("tags") or [])
         try:
-            validator_for(value).check_schema(value)
-        except SchemaError as exc:
-            raise forms.ValidationError(f"Not a valid JSON Schema: {exc.message}") from exc
-        return value
-
-    def clean_endpoint(self) -> dict:
-        value = self.cleaned_data.get("endpoint")
-        if value in (None, ""):
-            return {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError('The endpoint must be a JSON object such as {"url": "https://..."}.')
-        return value
+            checked = tool_definition_check(
+                definition,
+                entrypoint_allowlist=settings.TOOL_ENTRYPOINT_ALLOWLIST,
+                allow_private=settings.HTTP_TOOL_ALLOW_PRIVATE,
+            )
+        except ToolInvalid as exc:
+            for field, message in exc.details.get("fields", {}).items():
+                self.add_error(field if field in self.fields else None, message)
+            return data
+        data.update({f: checked[f] for f in ("parameters", "endpoint") if f in data})
+        return data
 
 
 @admin.register(Tool)

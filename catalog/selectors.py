@@ -40,3 +40,32 @@ def catalog_stamp() -> tuple[int, str]:
     """
     agg = Tool.objects.aggregate(last=Max("updated_at"))
     return Tool.objects.count(), agg["last"].isoformat() if agg["last"] else ""
+
+
+def tool_get(*, ref: str | int) -> Tool:
+    """A tool by id or by name; ``ToolNotFound`` (404) otherwise."""
+    from catalog.errors import ToolNotFound
+
+    ref = str(ref)
+    tool = Tool.objects.filter(pk=int(ref)).first() if ref.isdigit() else Tool.objects.filter(name=ref).first()
+    if tool is None:
+        raise ToolNotFound(f"No tool {ref!r}")
+    return tool
+
+
+def tools_filter(*, tag: str | None = None, kind: str | None = None, active: bool | None = None,
+                 system: bool | None = None, q: str | None = None):
+    from django.db.models import Q
+
+    qs = Tool.objects.order_by("name")
+    if tag:
+        qs = qs.filter(tags__contains=[tag])
+    if kind:
+        qs = qs.filter(kind=kind)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    if system is not None:
+        qs = qs.filter(is_system=system)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
+    return qs

@@ -1,35 +1,36 @@
 """Writes for the tool catalog.
 
-Every change of a tool bumps its ``revision`` (the runtime hot-loads tools by
-revision). Services are atomic, validate the row with ``full_clean()`` and save
-only the fields they changed.
+Every write checks the whole definition (``catalog.schemas.tool_definition_check``)
+and bumps ``revision``; runtimes load tools from the database at each session
+start, so a change is used by the next session in every server process.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 
+from catalog.errors import ToolExists
 from catalog.models import RiskLevel, Tool, ToolKind
+from catalog.schemas import tool_definition_check
 
 # Fields a caller may change through ``tool_update`` (content and flags; never
 # ``revision``, timestamps or the embedding, which retrieval maintains).
 TOOL_UPDATABLE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "parameters",
-        "kind",
-        "entrypoint",
-        "endpoint",
-        "target_template",
-        "risk",
-        "tags",
-        "is_system",
-        "is_active",
-    }
+    {"name", "description", "parameters", "kind", "entrypoint", "endpoint", "target_template",
+     "risk", "tags", "is_system", "is_active"}
 )
+DEFINITION_FIELDS = ("name", "description", "parameters", "kind", "entrypoint", "endpoint", "target_template", "risk", "tags")
+
+
+def _check(data: dict[str, Any]) -> dict[str, Any]:
+    return tool_definition_check(
+        data,
+        entrypoint_allowlist=settings.TOOL_ENTRYPOINT_ALLOWLIST,
+        allow_private=settings.HTTP_TOOL_ALLOW_PRIVATE,
+    )
 
 
 @transaction.atomic
@@ -37,7 +38,7 @@ def tool_create(
     *,
     name: str,
     description: str,
-    parameters: dict[str, Any],
+    parameters: dict[str, Any] | None = None,
     kind: str = ToolKind.DECLARED,
     entrypoint: str = "",
     endpoint: dict[str, Any] | None = None,
@@ -47,23 +48,21 @@ def tool_create(
     is_system: bool = False,
     is_active: bool = True,
 ) -> Tool:
-    """Create a tool at revision 1. Raises ``ValidationError`` on invalid data."""
-    tool = Tool(
-        name=name,
-        description=description,
-        parameters=parameters,
-        kind=kind,
-        entrypoint=entrypoint,
-        endpoint=endpoint if endpoint is not None else {},
-        target_template=target_template,
-        risk=risk,
-        tags=list(tags) if tags is not None else [],
-        is_system=is_system,
-        is_active=is_active,
-        revision=1,
-    )
+    """Create a tool at revision 1. Raises ``ToolInvalid`` (400) or ``ToolExists`` (409)."""
+    data = _check({
+        "name": name, "description": description, "parameters": parameters, "kind": kind,
+        "entrypoint": entrypoint, "endpoint": endpoint or {}, "target_template": target_template,
+        "risk": risk, "tags": list(tags or []),
+    })
+    if Tool.objects.filter(name=name).exists():
+        raise ToolExists(f"A tool named {name!r} exists; PATCH it instead")
+    tool = Tool(**data, is_system=is_system, is_active=is_active, revision=1)
     tool.full_clean()
-    tool.save()
+    try:
+        with transaction.atomic():
+            tool.save()
+    except IntegrityError as exc:  # a concurrent create with the same name won
+        raise ToolExists(f"A tool named {name!r} exists") from exc
     return tool
 
 
@@ -84,12 +83,15 @@ def tool_update(*, tool: Tool, **fields: Any) -> Tool:
     if unknown:
         raise TypeError(f"tool_update() got fields it may not change: {', '.join(sorted(unknown))}")
     locked = _lock(tool)
-    for field, value in fields.items():
-        if field == "endpoint" and value is None:
-            value = {}
-        if field == "tags" and value is None:
-            value = []
-        setattr(tool, field, value)
+    merged = {f: getattr(tool, f) for f in DEFINITION_FIELDS}
+    merged.update({k: v for k, v in fields.items() if k in DEFINITION_FIELDS})
+    merged["endpoint"] = merged.get("endpoint") or {}
+    merged["tags"] = list(merged.get("tags") or [])
+    checked = _check(merged)
+    if "name" in fields and fields["name"] != tool.name and Tool.objects.filter(name=fields["name"]).exists():
+        raise ToolExists(f"A tool named {fields['name']!r} exists")
+    for field in fields:
+        setattr(tool, field, checked[field] if field in checked else fields[field])
     tool.revision = locked.revision + 1
     tool.full_clean()
     tool.save(update_fields=[*fields, "revision", "updated_at"])

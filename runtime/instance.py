@@ -30,6 +30,7 @@ from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
 from runtime.tools.base import SourceRef, ToolContext
 from runtime.tools.executors import Executable, build_executable
+from runtime.tools.http_tool import HttpExecutable
 from runtime.tools.search import TavilySearchProvider
 from sessions_app import selectors as session_selectors
 from sessions_app import services as session_services
@@ -84,6 +85,9 @@ class AgentInstance:
         self.sessions_served = 0
         self.current_session: str | None = None
         self._executables: dict[tuple[str, int], Executable] = {}
+        self._kinds = {
+            "http": lambda s: HttpExecutable(s, client=self.http, allow_private=settings.http_allow_private),
+        }
         self._agent = None
         self._lock = asyncio.Lock()
 
@@ -130,7 +134,9 @@ class AgentInstance:
     def _executable(self, spec) -> Executable:
         key = (spec.name, spec.revision)
         if key not in self._executables or self._executables[key].spec != spec:
-            self._executables[key] = build_executable(spec, entrypoint_allowlist=self.settings.entrypoint_allowlist)
+            self._executables[key] = build_executable(
+                spec, entrypoint_allowlist=self.settings.entrypoint_allowlist, extra_kinds=self._kinds
+            )
         return self._executables[key]
 
     async def run_session(self, session_id: str, sink: EventSink) -> RunResult:

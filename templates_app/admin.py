@@ -17,10 +17,10 @@ from django.db.models import Count
 from catalog.admin import JSON_FORMFIELD_OVERRIDES, embedding_info, pretty_json
 from platform_site.errors import PlatformError
 from templates_app.models import AgentTemplate, AgentTemplateTool, AgentTemplateVersion
+from templates_app.services import template_content_validate, template_version_activate, template_version_create
 
 VERSION_CONTENT_FIELDS = [
     "template",
-    "version",
     "agent_kind",
     "description",
     "note",
@@ -38,7 +38,7 @@ CONTENT_JSON_FIELDS = ["prompt_pack", "llm_config", "execution_policy", "tool_po
 
 
 class VersionAddForm(forms.ModelForm):
-    """Validates the content like the template services do, and stores it with defaults filled in."""
+    """Validates the content like the template services do; saved through ``template_version_create``."""
 
     class Meta:
         model = AgentTemplateVersion
@@ -46,11 +46,7 @@ class VersionAddForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        try:
-            from templates_app.services import template_content_validate
-        except ImportError:  # the service is not there: keep Django's own checks only
-            return cleaned
-        content_fields = [f for f in VERSION_CONTENT_FIELDS if f not in ("template", "version", "note")]
+        content_fields = [f for f in VERSION_CONTENT_FIELDS if f not in ("template", "note")]
         if any(name in self.errors for name in content_fields):
             return cleaned
         data = {name: cleaned[name] for name in content_fields if cleaned.get(name) not in (None, "")}
@@ -129,6 +125,19 @@ class AgentTemplateVersionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("embedding")
 
+    def save_model(self, request, obj: AgentTemplateVersion, form, change: bool) -> None:
+        """A new version: the next number, written by the template service (not activated)."""
+        content = {f: form.cleaned_data[f] for f in VERSION_CONTENT_FIELDS if f not in ("template", "note")}
+        created = template_version_create(
+            template=form.cleaned_data["template"], changes=content, note=form.cleaned_data.get("note", "")
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        form.instance = AgentTemplateVersion.objects.get(pk=form.instance.pk)
+        super().save_related(request, form, formsets, change)
+
     # Existing versions are immutable: the change page is a read-only view page.
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -185,12 +194,6 @@ class AgentTemplateVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate this version (make it the template's active version)")
     def activate_version(self, request, queryset) -> None:
-        # Imported here so this module loads even before the service exists.
-        try:
-            from templates_app.services import template_version_activate
-        except ImportError:
-            self.message_user(request, "Activating versions is not available yet.", messages.ERROR)
-            return
         versions = list(queryset.select_related("template"))
         per_template = Counter(v.template_id for v in versions)
         clashing = sorted({v.template.name for v in versions if per_template[v.template_id] > 1})

@@ -52,3 +52,24 @@ def template_specs_served() -> list[TemplateSpec]:
         version.template = template
         specs.append(_spec(version))
     return specs
+
+
+def template_get(*, ref: str | int) -> AgentTemplate:
+    """A template by id or name; ``TemplateNotFound`` (404) otherwise."""
+    ref = str(ref)
+    qs = AgentTemplate.objects.select_related("active_version")
+    template = qs.filter(pk=int(ref)).first() if ref.isdigit() else qs.filter(name=ref).first()
+    if template is None:
+        raise TemplateNotFound(f"No template {ref!r}")
+    return template
+
+
+def template_version_get(*, template: AgentTemplate, version: int) -> AgentTemplateVersion:
+    found = template.versions.filter(version=version).first()
+    if found is None:
+        raise TemplateVersionNotFound(f"Template {template.name} has no version {version}")
+    return found
+
+
+def templates_list():
+    return AgentTemplate.objects.select_related("active_version").order_by("name")

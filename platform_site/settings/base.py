@@ -124,6 +124,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {"AgentKindEnum": "templates_app.models.AgentKind"},
 }
 
 if E.REDIS_URL:

@@ -73,8 +73,10 @@ def _pydantic_errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-def build_executable(spec: ToolSpec, *, entrypoint_allowlist: list[str] | tuple[str, ...], extra_kinds: dict | None = None) -> Executable:
-    """The executable for a catalog tool. ``extra_kinds`` maps kind → factory(spec)."""
+def build_executable(
+    spec: ToolSpec, *, entrypoint_allowlist: list[str] | tuple[str, ...], extra_kinds: dict | None = None
+) -> Executable:
+    """The executable for a catalog tool. ``extra_kinds`` maps other kinds → factory(spec)."""
     if spec.kind == "python":
         try:
             return PythonExecutable(spec, load_tool_class(spec.entrypoint, entrypoint_allowlist))

@@ -299,23 +299,21 @@ def test_tool_create_service():
     [{"name": "bad name"}, {"kind": "python"}, {"kind": "http"}, {"risk": "extreme"}],
 )
 def test_tool_create_service_validates(overrides):
-    from django.core.exceptions import ValidationError
-
+    from catalog.errors import ToolInvalid
     from catalog.services import tool_create
 
     fields = {"name": "svc_tool", "description": "d", "parameters": {"type": "object"}, **overrides}
-    with pytest.raises(ValidationError):
+    with pytest.raises(ToolInvalid):
         tool_create(**fields)
     assert not Tool.objects.exists()
 
 
 def test_tool_create_service_refuses_duplicate_name():
-    from django.core.exceptions import ValidationError
-
+    from catalog.errors import ToolExists
     from catalog.services import tool_create
 
     make_tool(name="taken")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ToolExists):
         tool_create(name="taken", description="d", parameters={"type": "object"})
 
 
@@ -324,7 +322,7 @@ def test_tool_update_service_bumps_revision_and_saves_only_given_fields():
 
     tool = make_tool(description="old", embedding=[0.2] * DIM, embedding_model="m")
     stale = Tool.objects.get(pk=tool.pk)
-    tool_update(tool=tool, description="new", kind="python", entrypoint="pkg.mod:Cls")
+    tool_update(tool=tool, description="new", kind="python", entrypoint="runtime.tools.system:ReasoningTool")
     assert tool.revision == 2
     # A stale copy still gets the next revision (row lock), and does not undo the other change.
     tool_update(tool=stale, risk="high")
@@ -335,12 +333,11 @@ def test_tool_update_service_bumps_revision_and_saves_only_given_fields():
 
 
 def test_tool_update_service_refuses_bad_data_and_unknown_fields():
-    from django.core.exceptions import ValidationError
-
+    from catalog.errors import ToolInvalid
     from catalog.services import tool_update
 
     tool = make_tool()
-    with pytest.raises(ValidationError):
+    with pytest.raises(ToolInvalid):
         tool_update(tool=tool, kind="http")  # no endpoint url
     with pytest.raises(TypeError):
         tool_update(tool=tool, revision=99)
