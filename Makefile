@@ -19,8 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py serve
 
+# Tests of several server processes need Redis: the one on 127.0.0.1:6379, or one started here.
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	url=$$(./scripts/ensure_redis.sh) && REDIS_TEST_URL=$$url $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from catalog.apis import ToolActivateApi, ToolDeactivateApi, ToolDetailApi, ToolListCreateApi
 from platform_site.views import health
-from runtime.apis import ModelsApi
+from runtime.apis import InstancesApi, ModelsApi
 from sessions_app.apis import AgentsListApi, AgentStateApi
 from templates_app.apis import (
     TemplateActivateApi,
@@ -22,6 +22,7 @@ admin_api = [
     path("admin/templates/<str:ref>", TemplateDetailApi.as_view(), name="admin-template"),
     path("admin/templates/<str:ref>/versions", TemplateVersionCreateApi.as_view(), name="admin-template-versions"),
     path("admin/templates/<str:ref>/activate", TemplateActivateApi.as_view(), name="admin-template-activate"),
+    path("admin/instances", InstancesApi.as_view(), name="admin-instances"),
 ]
 
 urlpatterns = [

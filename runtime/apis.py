@@ -1,10 +1,12 @@
-"""GET /v1/models: the served templates as OpenAI models."""
+"""GET /v1/models (served templates as OpenAI models) and GET /admin/instances."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import IsApiKey
+from sessions_app.selectors import instances_list
 from templates_app.selectors import template_specs_served
 
 
@@ -26,3 +28,15 @@ class ModelsApi(APIView):
             for spec in template_specs_served()
         ]
         return Response({"object": "list", "data": data})
+
+
+class InstancesApi(APIView):
+    """GET /admin/instances: agent instances of every server process (admin key)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("include_stopped", bool)],
+        responses=inline_serializer("Instances", {"instances": serializers.ListField(child=serializers.DictField())}),
+    )
+    def get(self, request):
+        include = request.query_params.get("include_stopped", "").lower() in ("1", "true", "yes")
+        return Response({"instances": instances_list(include_stopped=include)})

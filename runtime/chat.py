@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -143,15 +144,53 @@ def _resolve(model: str) -> tuple[str, TemplateSpec | None]:
     return "template", template_selectors.template_spec_get(name=model)
 
 
+def _group(session_id: str) -> str:
+    return f"session-{session_id}"
+
+
 class Runtime:
-    """Per-process runtime: the agent pool and the runs in progress."""
+    """Per-process runtime: the agent pool, the runs in progress, background upkeep.
+
+    Each process listens on its own channel-layer channel; every running session's
+    group includes it, so a cancel sent from any process reaches the run.
+    """
 
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
         self.pool = AgentPool(settings)
         self.running: dict[str, ChatRun] = {}
+        self.channel: str | None = None
+        self._background: list[asyncio.Task] = []
+
+    async def ensure_started(self) -> None:
+        if self._background:
+            return
+        from runtime.housekeeping import housekeeping_loop
+
+        self._background.append(asyncio.create_task(housekeeping_loop(self)))
+        layer = get_channel_layer()
+        if layer is not None:
+            self.channel = await layer.new_channel("runtime.")
+            self._background.append(asyncio.create_task(self._listen(layer)))
+
+    async def _listen(self, layer) -> None:
+        while True:
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed")
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "session.cancel":
+                run = self.running.get(message.get("session_id", ""))
+                if run is not None:
+                    logger.info("cancel of session %s from another process", run.session_id)
+                    run.task.cancel()
 
     async def open(self, request: ChatRequest, *, api_key_id: int | None) -> ChatRun:
+        await self.ensure_started()
         kind, spec = await sync_to_async(_resolve)(request.model)
         if kind == "session":
             return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
@@ -161,9 +200,10 @@ class Runtime:
         except BaseException:
             await self.pool.release(instance)
             raise
-        return self._start(instance, session_id, request.include_usage)
+        return await self._start(instance, session_id, request.include_usage)
 
     async def resume(self, session_id: str, text: str, *, include_usage: bool = False) -> ChatRun:
+        await self.ensure_started()
         view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
         spec = await sync_to_async(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
         if view.state != SessionState.WAITING_FOR_CLARIFICATION:
@@ -174,11 +214,14 @@ class Runtime:
         except BaseException:
             await self.pool.release(instance)
             raise
-        return self._start(instance, session_id, include_usage)
+        return await self._start(instance, session_id, include_usage)
 
-    def _start(self, instance, session_id: str, include_usage: bool) -> ChatRun:
+    async def _start(self, instance, session_id: str, include_usage: bool) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
+        layer = get_channel_layer() if self.channel else None
+        if layer is not None:
+            await layer.group_add(_group(session_id), self.channel)
 
         async def run() -> RunResult:
             try:
@@ -186,14 +229,17 @@ class Runtime:
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))
+                if layer is not None:
+                    await asyncio.shield(layer.group_discard(_group(session_id), self.channel))
                 queue.put_nowait(END)
 
         chat_run = ChatRun(session_id=session_id, queue=queue, task=asyncio.create_task(run()), include_usage=include_usage)
         self.running[session_id] = chat_run
         return chat_run
 
-    async def cancel(self, session_id: str) -> str:
-        """Cancel a session: the local run's task, or a session that is not running."""
+    async def cancel(self, session_id: str, *, wait_s: float = 10.0) -> str:
+        """Cancel a session wherever it runs; a waiting (or not started) one is cancelled directly."""
+        await self.ensure_started()
         chat_run = self.running.get(session_id)
         if chat_run is not None:
             chat_run.task.cancel()
@@ -201,12 +247,17 @@ class Runtime:
                 await chat_run.task
             except (asyncio.CancelledError, Exception):
                 pass
-        else:
-            view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
-            if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
-                await sync_to_async(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
+            return (await sync_to_async(session_selectors.session_get)(session_id=session_id)).state
         view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
-        return view.state
+        if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
+            await sync_to_async(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
+        elif view.state == SessionState.RESEARCHING and get_channel_layer() is not None:
+            await get_channel_layer().group_send(_group(session_id), {"type": "session.cancel", "session_id": session_id})
+            deadline = asyncio.get_running_loop().time() + wait_s
+            while view.state == SessionState.RESEARCHING and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+                view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
+        return (await sync_to_async(session_selectors.session_get)(session_id=session_id)).state
 
 
 _runtime: Runtime | None = None

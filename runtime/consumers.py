@@ -23,12 +23,11 @@ from platform_site.errors import (
     NotFound,
     PayloadTooLarge,
     PlatformError,
-    error_body,
     platform_error_body,
 )
 from runtime import streaming
 from runtime.chat import END, ChatRun, get_runtime, parse_chat_request
-from runtime.errors import UpstreamLLMError
+from runtime.errors import SessionCancelled, UpstreamLLMError
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
@@ -104,7 +103,10 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
         self._started = True
         while (item := await run.queue.get()) is not END:
             await self.send_body(streaming.sse(item), more_body=True)
-        result = await run.task
+        result = await self._result(run)
+        if result is None:
+            await self.send_error(SessionCancelled(f"Session {run.session_id} was cancelled"))
+            return
         if result.state == SessionState.FAILED and result.error_code:
             await self.send_error(UpstreamLLMError(result.text) if result.error_code == "llm_error"
                                   else PlatformError(result.text))
@@ -117,13 +119,27 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
             await self.send_body(streaming.sse(streaming.usage_chunk(run.session_id, "usage", usage)), more_body=True)
         await self.send_body(streaming.DONE, more_body=False)
 
+    @staticmethod
+    async def _result(run: ChatRun):
+        """The run's result, or None when the run (not this request) was cancelled."""
+        try:
+            return await run.task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            return None
+
     async def respond_run(self, run: ChatRun) -> None:
         """Wait for the run and answer with one ``chat.completion``."""
         self._run = run
         while await run.queue.get() is not END:
             pass
-        result = await run.task
+        result = await self._result(run)
         headers = [(b"x-session-id", run.session_id.encode())]
+        if result is None:
+            exc = SessionCancelled(f"Session {run.session_id} was cancelled")
+            await self.send_json(exc.http_status, {**platform_error_body(exc), "session_id": run.session_id}, headers)
+            return
         if result.state == SessionState.FAILED and result.error_code:
             exc = UpstreamLLMError(result.text) if result.error_code == "llm_error" else PlatformError(result.text)
             await self.send_json(exc.http_status, {**platform_error_body(exc), "session_id": run.session_id}, headers)

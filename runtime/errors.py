@@ -21,3 +21,12 @@ class UpstreamLLMError(PlatformError):
     http_status = 502
     type = "upstream_error"
     message = "The LLM failed"
+
+
+class SessionCancelled(PlatformError):
+    """The run was cancelled (by POST /agents/{id}/cancel, possibly from another process)."""
+
+    code = "session_cancelled"
+    http_status = 409
+    type = "invalid_request_error"
+    message = "The session was cancelled"

@@ -89,6 +89,16 @@ class AgentPool:
             self._changed.notify_all()
         await instance.close()
 
+    async def drain(self, *, keep_version_ids: set[int]) -> int:
+        """Stop idle instances whose version is not in ``keep_version_ids`` (superseded)."""
+        async with self._changed:
+            doomed = [i for vid, idle in self._idle.items() if vid not in keep_version_ids for i in idle]
+            for vid in [v for v in self._idle if v not in keep_version_ids]:
+                self._idle[vid] = []
+        for instance in doomed:
+            await self._discard(instance)
+        return len(doomed)
+
     async def close(self) -> None:
         for instance in self.instances():
             await self._discard(instance)

@@ -104,3 +104,28 @@ def sessions_active(*, limit: int = 200) -> list[SessionView]:
         .order_by("-created_at")[:limit]
     )
     return [_view(s) for s in qs]
+
+
+def instances_list(*, include_stopped: bool = False) -> list[dict[str, Any]]:
+    from sessions_app.models import AgentInstance, InstanceStatus
+
+    qs = AgentInstance.objects.select_related("template_version__template").order_by("-started_at")
+    if not include_stopped:
+        qs = qs.exclude(status=InstanceStatus.STOPPED)
+    return [
+        {
+            "instance_id": str(i.pk),
+            "template": i.template_version.template.name,
+            "version": i.template_version.version,
+            "status": i.status,
+            "current_session": str(i.current_session_id) if i.current_session_id else None,
+            "sessions_served": i.sessions_served,
+            "memory_rss_bytes": i.memory_rss_bytes,
+            "host": i.host,
+            "pid": i.pid,
+            "heartbeat_at": i.heartbeat_at,
+            "started_at": i.started_at,
+            "stopped_at": i.stopped_at,
+        }
+        for i in qs[:1000]
+    ]

@@ -227,3 +227,28 @@ def instances_stop_dead(*, host: str, alive_pids: set[int], reason: str) -> int:
         status=InstanceStatus.STOPPED, current_session=None, stopped_at=timezone.now()
     )
     return len(dead)
+
+
+def instances_heartbeat(*, instance_ids: list, memory_rss_bytes: int) -> None:
+    AgentInstance.objects.filter(pk__in=instance_ids).exclude(status=InstanceStatus.STOPPED).update(
+        heartbeat_at=timezone.now(), memory_rss_bytes=memory_rss_bytes
+    )
+
+
+@transaction.atomic
+def instances_stop_stale(*, older_than_s: float, reason: str) -> int:
+    """Stop instances (any host) whose heartbeat is older than ``older_than_s``; fail their running sessions."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
+    stale = list(
+        AgentInstance.objects.select_for_update(skip_locked=True)
+        .filter(heartbeat_at__lt=cutoff)
+        .exclude(status=InstanceStatus.STOPPED)
+        .values_list("pk", flat=True)
+    )
+    if not stale:
+        return 0
+    sessions_fail_running(reason=reason, instance_ids=stale)
+    AgentInstance.objects.filter(pk__in=stale).update(
+        status=InstanceStatus.STOPPED, current_session=None, stopped_at=timezone.now()
+    )
+    return len(stale)

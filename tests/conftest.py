@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tests.fakes.llm_server import ScriptedLLM
@@ -39,3 +43,13 @@ def staff_client(db, client, django_user_model):
     user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests")
     client.force_login(user)
     return client
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis for multi-process tests: REDIS_TEST_URL (set by `make test`), else scripts/ensure_redis.sh."""
+    url = os.environ.get("REDIS_TEST_URL")
+    if not url:
+        script = Path(__file__).resolve().parents[1] / "scripts" / "ensure_redis.sh"
+        url = subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+    return url
