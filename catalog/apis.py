@@ -9,6 +9,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.views import APIView
 
 from catalog.models import RiskLevel, Tool, ToolKind
+from catalog.schemas import tool_kind_infer
 from catalog.selectors import tool_get, tools_filter
 from catalog.services import tool_create, tool_set_active, tool_update
 
@@ -27,9 +28,7 @@ class ToolInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if "kind" not in attrs:  # the spec's shortcut: the fields given say what kind it is
-            attrs["kind"] = (ToolKind.PYTHON if attrs.get("entrypoint") else
-                             ToolKind.HTTP if attrs.get("endpoint") else
-                             ToolKind.AGENT if attrs.get("target_template") else ToolKind.DECLARED)
+            attrs["kind"] = tool_kind_infer(attrs)
         return attrs
 
 

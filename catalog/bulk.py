@@ -6,9 +6,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from catalog.errors import ToolExists, ToolInvalid
-from catalog.models import Tool
-from catalog.schemas import parameters_check
+from catalog.models import Tool, ToolKind
+from catalog.schemas import EndpointConfig, parameters_check, tool_kind_infer
 from catalog.services import DEFINITION_FIELDS, tool_create, tool_update
 
 EXPORT_FIELDS = (*DEFINITION_FIELDS, "is_active")
@@ -28,11 +30,17 @@ def tool_import_one(row: dict[str, Any], report: ImportReport) -> None:
         report.errors.append(f"not a tool object: {str(row)[:80]}")
         return
     fields = {k: row[k] for k in EXPORT_FIELDS if k in row}
+    fields.setdefault("kind", tool_kind_infer(fields))  # as in the admin API: the fields say the kind
     try:  # compare in normalised form, so re-importing the same file changes nothing
         fields["parameters"] = parameters_check(fields.get("parameters"))
     except ValueError as exc:
         report.errors.append(f"{row['name']}: parameters: {exc}")
         return
+    if fields["kind"] == ToolKind.HTTP and isinstance(fields.get("endpoint"), dict):
+        try:  # defaults filled in, as stored
+            fields["endpoint"] = EndpointConfig.model_validate(fields["endpoint"]).model_dump()
+        except ValidationError:
+            pass  # tool_create / tool_update report it with the other problems
     existing = Tool.objects.filter(name=row["name"]).first()
     try:
         if existing is None:

@@ -60,6 +60,13 @@ def parameters_check(schema: Any) -> dict[str, Any]:
     return schema
 
 
+def tool_kind_infer(data: dict[str, Any]) -> str:
+    """The kind a definition without ``kind`` has: the fields given say it (the SPEC's shortcut)."""
+    return (ToolKind.PYTHON if data.get("entrypoint") else
+            ToolKind.HTTP if data.get("endpoint") else
+            ToolKind.AGENT if data.get("target_template") else ToolKind.DECLARED)
+
+
 def tool_definition_check(data: dict[str, Any], *, entrypoint_allowlist, allow_private: bool) -> dict[str, Any]:
     """Check and normalise a full tool definition; ``ToolInvalid`` lists every problem."""
     problems: dict[str, str] = {}

@@ -27,6 +27,13 @@ class ContentFieldsSerializer(serializers.Serializer):
     examples = serializers.ListField(child=serializers.CharField(max_length=2000), required=False, max_length=100)
     note = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
 
+    def validate(self, attrs):
+        # A misspelt field must not be dropped silently (the version would keep the old value).
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({field: "unknown template field" for field in unknown})
+        return attrs
+
 
 class TemplateCreateSerializer(ContentFieldsSerializer):
     name = serializers.RegexField(r"^[a-zA-Z0-9_.-]{1,100}$", max_length=100)

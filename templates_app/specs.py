@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 RiskName = Literal["low", "medium", "high"]
 
@@ -119,10 +119,22 @@ class TemplateContent(_Strict):
     llm_config: LLMConfig = Field(default_factory=LLMConfig)
     execution_policy: ExecutionPolicy = Field(default_factory=ExecutionPolicy)
     tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
     description: str = ""
     tags: list[str] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_valid(cls, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from templates_app.rules import parse_rules
+
+        try:
+            parse_rules(rules)
+        except ValidationError as exc:
+            problems = "; ".join(f"rules.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            raise ValueError(problems) from None
+        return rules
 
     def merged(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Copy-on-write: this content (as JSON data) with top-level fields replaced by ``changes``.
