@@ -19,6 +19,9 @@ if (BASE_DIR / ".env").is_file():
 DATABASE_URL: str = env.str("DATABASE_URL", default="")
 EMBEDDED_PG_DIR = Path(env.str("EMBEDDED_PG_DIR", default=str(VAR_DIR / "pgdata")))
 EMBEDDED_PG_DBNAME: str = env.str("EMBEDDED_PG_DBNAME", default="platform")
+# PostgreSQL synchronous_commit for the platform's connections: "off" by default for the
+# embedded server (no fsync wait per commit), the server's own setting with DATABASE_URL.
+DB_SYNCHRONOUS_COMMIT: str = env.str("DB_SYNCHRONOUS_COMMIT", default="" if DATABASE_URL else "off")
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="")
 DEBUG: bool = env.bool("DEBUG", default=False)

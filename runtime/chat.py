@@ -12,12 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.config import RuntimeSettings
+from runtime.db import db
 from runtime.errors import InvalidChatRequest, UnsupportedParameter
 from runtime.events import EventSink
 from runtime.instance import RunResult
@@ -102,7 +101,8 @@ class ChatRun:
     result: RunResult | None = field(default=None)
 
 
-def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None) -> str:
+def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance_id) -> tuple[str, str, list]:
+    """Create the session on ``instance_id`` (``researching``, instance ``busy``); its id, task, messages."""
     task = last_user_text(request)
     pack = spec.content.prompt_pack
     messages = [m.model_dump(exclude_none=True) for m in request.messages]
@@ -110,10 +110,11 @@ def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None) 
         if messages[i]["role"] == "user":
             messages[i] = {"role": "user", "content": pack.render("initial_user_request", task=task, current_date=_today())}
             break
-    session = session_services.session_create(
-        template_version_id=spec.version_id, task=task, messages=messages, api_key_id=api_key_id
+    session = session_services.session_start(
+        instance_id=instance_id, template_version_id=spec.version_id, task=task, messages=messages,
+        api_key_id=api_key_id,
     )
-    return str(session.pk)
+    return str(session.pk), task, messages
 
 
 def _today() -> str:
@@ -122,19 +123,12 @@ def _today() -> str:
     return dt.date.today().isoformat()
 
 
-def _continue(session_id: str, text: str) -> TemplateSpec:
-    """Waiting session → researching with the user's answer appended (atomically); its pinned spec."""
-    view = session_selectors.session_get(session_id=session_id)
-    if view.state != SessionState.WAITING_FOR_CLARIFICATION:
-        raise SessionNotWaiting(
-            f"Session {session_id} is {view.state}, not waiting for clarification", state=view.state
-        )
-    spec = template_selectors.template_spec_for_version(version_id=view.template_version_id)
+def _continue(session_id: str, text: str, spec: TemplateSpec, instance_id) -> None:
+    """Waiting session → researching on ``instance_id`` with the user's answer appended (atomically)."""
     content = spec.content.prompt_pack.render("clarification_response", clarifications=text, current_date=_today())
-    with transaction.atomic():
-        session_services.session_transition(session_id=session_id, to=SessionState.RESEARCHING)
-        session_services.session_messages_append(session_id=session_id, messages=[{"role": "user", "content": content}])
-    return spec
+    session_services.session_resume(
+        session_id=session_id, instance_id=instance_id, message={"role": "user", "content": content}
+    )
 
 
 def _resolve(model: str) -> tuple[str, TemplateSpec | None]:
@@ -191,32 +185,33 @@ class Runtime:
 
     async def open(self, request: ChatRequest, *, api_key_id: int | None) -> ChatRun:
         await self.ensure_started()
-        kind, spec = await sync_to_async(_resolve)(request.model)
+        kind, spec = await db(_resolve)(request.model)
         if kind == "session":
             return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
         instance = await self.pool.acquire(spec)
         try:
-            session_id = await sync_to_async(_open_new)(spec, request, api_key_id)
+            session_id, task, messages = await db(_open_new)(spec, request, api_key_id, instance.id)
         except BaseException:
             await self.pool.release(instance)
             raise
-        return await self._start(instance, session_id, request.include_usage)
+        return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages)
 
     async def resume(self, session_id: str, text: str, *, include_usage: bool = False) -> ChatRun:
         await self.ensure_started()
-        view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
-        spec = await sync_to_async(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
+        view = await db(session_selectors.session_get)(session_id=session_id)
+        spec = await db(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
         if view.state != SessionState.WAITING_FOR_CLARIFICATION:
             raise SessionNotWaiting(f"Session {session_id} is {view.state}, not waiting for clarification", state=view.state)
         instance = await self.pool.acquire(spec)
         try:
-            await sync_to_async(_continue)(session_id, text)
+            await db(_continue)(session_id, text, spec, instance.id)
         except BaseException:
             await self.pool.release(instance)
             raise
         return await self._start(instance, session_id, include_usage)
 
-    async def _start(self, instance, session_id: str, include_usage: bool) -> ChatRun:
+    async def _start(self, instance, session_id: str, include_usage: bool, *, task: str = "",
+                     fresh_history: list | None = None) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
         layer = get_channel_layer() if self.channel else None
@@ -225,7 +220,7 @@ class Runtime:
 
         async def run() -> RunResult:
             try:
-                return await instance.run_session(session_id, sink)
+                return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history)
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))
@@ -247,17 +242,17 @@ class Runtime:
                 await chat_run.task
             except (asyncio.CancelledError, Exception):
                 pass
-            return (await sync_to_async(session_selectors.session_get)(session_id=session_id)).state
-        view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
+            return (await db(session_selectors.session_get)(session_id=session_id)).state
+        view = await db(session_selectors.session_get)(session_id=session_id)
         if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
-            await sync_to_async(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
+            await db(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
         elif view.state == SessionState.RESEARCHING and get_channel_layer() is not None:
             await get_channel_layer().group_send(_group(session_id), {"type": "session.cancel", "session_id": session_id})
             deadline = asyncio.get_running_loop().time() + wait_s
             while view.state == SessionState.RESEARCHING and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)
-                view = await sync_to_async(session_selectors.session_get)(session_id=session_id)
-        return (await sync_to_async(session_selectors.session_get)(session_id=session_id)).state
+                view = await db(session_selectors.session_get)(session_id=session_id)
+        return (await db(session_selectors.session_get)(session_id=session_id)).state
 
 
 _runtime: Runtime | None = None

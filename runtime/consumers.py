@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
@@ -27,6 +26,7 @@ from platform_site.errors import (
 )
 from runtime import streaming
 from runtime.chat import END, ChatRun, get_runtime, parse_chat_request
+from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
 from sessions_app.models import SessionState
 
@@ -85,7 +85,7 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
     async def principal(self) -> Principal:
         headers = dict(self.scope.get("headers", []))
         header = headers.get(b"authorization", b"").decode("latin-1")
-        return await sync_to_async(principal_from_header)(header)
+        return await db(principal_from_header)(header)
 
     @staticmethod
     def parse_json(body: bytes):

@@ -12,8 +12,8 @@ import asyncio
 import logging
 
 import psutil
-from asgiref.sync import sync_to_async
 
+from runtime.db import db
 from sessions_app import services as session_services
 
 logger = logging.getLogger("runtime.housekeeping")
@@ -31,12 +31,12 @@ async def housekeeping_once(runtime, *, stale_after_s: float) -> None:
     pool = runtime.pool
     instances = pool.instances()
     if instances:
-        await sync_to_async(session_services.instances_heartbeat)(
+        await db(session_services.instances_heartbeat)(
             instance_ids=[i.id for i in instances], memory_rss_bytes=psutil.Process().memory_info().rss
         )
-        active = await sync_to_async(_active_version_ids)({i.spec.template_id for i in instances})
+        active = await db(_active_version_ids)({i.spec.template_id for i in instances})
         await pool.drain(keep_version_ids=active)
-    reaped = await sync_to_async(session_services.instances_stop_stale)(
+    reaped = await db(session_services.instances_stop_stale)(
         older_than_s=stale_after_s, reason="the server process running this session stopped sending heartbeats"
     )
     if reaped:

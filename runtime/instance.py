@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 import psutil
-from asgiref.sync import sync_to_async
 
 from platform_site.errors import InvalidTransition
-from runtime.agents.kinds import AGENT_KINDS
 from runtime.agents.base import SYSTEM_TOOL_NAMES, ModelMisbehaved
+from runtime.agents.kinds import AGENT_KINDS
 from runtime.agents.outcomes import Continue, Finish, WaitForUser
 from runtime.config import RuntimeSettings
+from runtime.db import db
 from runtime.events import EventSink
 from runtime.llm import LLMClient, LLMError
 from runtime.recorder import SessionRecorder, progress_of
@@ -52,17 +52,12 @@ class RunResult:
     iteration: int = 0
 
 
-def _load(session_id: str, tool_names: list[str]):
+def _load(session_id: str | None, tool_names: list[str]):
+    """Tool specs (every run: hot-load) and, for a resumed session, its saved state."""
     from catalog.selectors import tool_specs_by_name
 
-    session = session_selectors.session_get(session_id=session_id)
-    if session.state == SessionState.INITED:
-        session = session_services.session_transition(session_id=session_id, to=SessionState.RESEARCHING)
-        session = session_selectors.session_get(session_id=session_id)
-    messages = session_selectors.session_messages(session_id=session_id)
-    sources = session_selectors.session_sources(session_id=session_id)
-    specs = tool_specs_by_name(names=tool_names)
-    return session, messages, sources, specs
+    saved = session_selectors.session_run_state(session_id=session_id) if session_id else None
+    return saved, tool_specs_by_name(names=tool_names)
 
 
 class AgentInstance:
@@ -94,7 +89,7 @@ class AgentInstance:
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
     async def create(cls, *, spec: TemplateSpec, settings: RuntimeSettings) -> AgentInstance:
-        row = await sync_to_async(session_services.instance_register)(
+        row = await db(session_services.instance_register)(
             template_version_id=spec.version_id, host=socket.gethostname(), pid=os.getpid()
         )
         return cls(spec=spec, settings=settings, row_id=row.pk)
@@ -119,7 +114,7 @@ class AgentInstance:
 
     async def _transition(self, to: str, session_id: str | None = None, served: bool = False) -> None:
         rss = psutil.Process().memory_info().rss if to == InstanceStatus.IDLE else None
-        await sync_to_async(session_services.instance_transition)(
+        await db(session_services.instance_transition)(
             instance_id=self.id, to=to, session_id=session_id, memory_rss_bytes=rss, served=served
         )
         self.status = to
@@ -139,44 +134,57 @@ class AgentInstance:
             )
         return self._executables[key]
 
-    async def run_session(self, session_id: str, sink: EventSink) -> RunResult:
-        """Run the session until it finishes, waits for the user, fails or is cancelled."""
+    async def run_session(
+        self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None
+    ) -> RunResult:
+        """Run a session (already marked ``researching`` on this instance, which is ``busy``)
+        until it finishes, waits for the user, fails or is cancelled; then reset to ``idle``.
+
+        ``fresh_history`` is a new session's messages (nothing to load); otherwise the
+        session's state is read from the database — any process may continue any session.
+        """
         async with self._lock:
+            self.status = InstanceStatus.BUSY
             self.current_session = session_id
-            await self._transition(InstanceStatus.BUSY, session_id=session_id)
             try:
-                return await self._run(session_id, sink)
+                return await self._run(session_id, sink, task=task, fresh_history=fresh_history)
             finally:
                 await asyncio.shield(self._release())
 
     async def _release(self) -> None:
+        """Reset (in memory) and back to ``idle``; the session's end already moved us to ``resetting``."""
         self.sessions_served += 1
-        await self._transition(InstanceStatus.RESETTING)
         self.reset()
         await self._transition(InstanceStatus.IDLE, served=True)
 
-    async def _run(self, session_id: str, sink: EventSink) -> RunResult:
+    def _context(self, session_id: str, task: str, saved, recorder: SessionRecorder) -> ToolContext:
+        ctx = ToolContext(session_id=session_id, task=task, store=recorder, llm=self.llm, http=self.http,
+                          search=self.search)
+        if saved is None:
+            return ctx
+        view, _, sources = saved
+        ctx.task = view.task
+        ctx.iteration, ctx.searches_used = view.iteration, view.searches_used
+        ctx.clarifications_used = view.clarifications_used
+        ctx.tool_counts = dict(view.context.get("tool_counts", {}))
+        ctx.plan = view.context.get("plan")
+        ctx.current_reasoning = view.current_step_reasoning
+        ctx.sources = {s["url"]: SourceRef(**s) for s in sources}
+        ctx.extra.update(prompt_tokens=view.prompt_tokens, completion_tokens=view.completion_tokens,
+                         stage=view.stage, last_tool=view.context.get("last_tool", ""))
+        return ctx
+
+    async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None) -> RunResult:
         ctx: ToolContext | None = None
         try:
-            session, history, sources, specs = await sync_to_async(_load)(session_id, self.tool_names())
+            saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
+            history = list(fresh_history) if fresh_history is not None else list(saved[1])
+            ctx = self._context(session_id, task, saved, SessionRecorder(next_seq=len(history)))
             if self.llm is None:
                 raise LLMError("No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)")
-            ctx = ToolContext(
-                session_id=session_id, task=session.task, store=SessionRecorder(), llm=self.llm,
-                http=self.http, search=self.search, iteration=session.iteration,
-                searches_used=session.searches_used, clarifications_used=session.clarifications_used,
-                tool_counts=dict(session.context.get("tool_counts", {})), plan=session.context.get("plan"),
-                current_reasoning=session.current_step_reasoning,
-                sources={s["url"]: SourceRef(**s) for s in sources},
-            )
-            ctx.extra.update(
-                prompt_tokens=session.prompt_tokens, completion_tokens=session.completion_tokens,
-                stage=session.stage, last_tool=session.context.get("last_tool", ""),
-            )
             if "reasoning_tool" not in specs and self.spec.agent_kind != "tool_calling":
                 raise ModelMisbehaved("reasoning_tool is not active in the tool catalog")
             tools = {name: self._executable(specs[name]) for name in self.tool_names() if name in specs}
-            history = [m for m in history if m.get("role") != "system" or m.get("name") == "client"]
             agent = AGENT_KINDS[self.spec.agent_kind](
                 spec=self.spec, ctx=ctx, history=history, tools=tools, rules=self.rules,
                 llm=self.llm, recorder=ctx.store, events=sink,
@@ -185,14 +193,14 @@ class AgentInstance:
             await sink.start()
             outcome = await self._loop(agent, ctx)
         except asyncio.CancelledError:
-            await asyncio.shield(self._end(session_id, ctx, SessionState.CANCELLED, error="cancelled by the client"))
+            await asyncio.shield(self._end(session_id, ctx, SessionState.CANCELLED, error="cancelled"))
             raise
         except (LLMError, ModelMisbehaved) as exc:
             return await self._end(session_id, ctx, SessionState.FAILED, error=str(exc), code="llm_error")
         except Exception as exc:  # a bug: fail the session with the reason, log the traceback
             logger.exception("session %s crashed", session_id, extra={"correlation_id": session_id})
-            return await self._end(session_id, ctx, SessionState.FAILED, error=f"internal error: {type(exc).__name__}: {exc}",
-                                   code="internal_error")
+            return await self._end(session_id, ctx, SessionState.FAILED,
+                                   error=f"internal error: {type(exc).__name__}: {exc}", code="internal_error")
         match outcome:
             case WaitForUser(text=text):
                 return await self._end(session_id, ctx, SessionState.WAITING_FOR_CLARIFICATION, text=text)
@@ -200,7 +208,8 @@ class AgentInstance:
                 return await self._end(session_id, ctx, SessionState.COMPLETED, text=answer)
             case Finish(answer=answer, reason=reason):
                 return await self._end(session_id, ctx, SessionState.FAILED, text=answer,
-                                       error=reason or "the agent reported failure", finish_reason="stop" if not reason else "length")
+                                       error=reason or "the agent reported failure",
+                                       finish_reason="length" if reason else "stop")
 
     async def _loop(self, agent, ctx: ToolContext):
         """The step loop with its hard cap: the run always ends."""
@@ -218,13 +227,16 @@ class AgentInstance:
 
     async def _end(self, session_id: str, ctx: ToolContext | None, state: str, *, text: str = "", error: str = "",
                    code: str = "", finish_reason: str = "stop") -> RunResult:
+        """Record how the run ended and move this instance to ``resetting``, in one transaction."""
         progress = progress_of(ctx) if ctx is not None else {}
         try:
-            await sync_to_async(session_services.session_transition)(
-                session_id=session_id, to=state, error=error, result=text, **progress
+            await db(session_services.session_end)(
+                session_id=session_id, instance_id=self.id, to=state, error=error, result=text, **progress
             )
         except InvalidTransition:  # e.g. cancelled by another request meanwhile
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
+            await self._transition(InstanceStatus.RESETTING)
+        self.status = InstanceStatus.RESETTING
         return RunResult(
             session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,
             prompt_tokens=progress.get("prompt_tokens", 0), completion_tokens=progress.get("completion_tokens", 0),

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from runtime.errors import PoolExhausted
 from runtime.config import RuntimeSettings
+from runtime.errors import PoolExhausted
 from runtime.instance import AgentInstance
 from templates_app.specs import TemplateSpec
 

@@ -2,7 +2,11 @@
 
 from django.urls import path, re_path
 
-from runtime.consumers import CancelConsumer, ChatCompletionsConsumer, ProvideClarificationConsumer
+from runtime.consumers import (
+    CancelConsumer,
+    ChatCompletionsConsumer,
+    ProvideClarificationConsumer,
+)
 
 SESSION = r"(?P<session_id>[0-9a-fA-F-]{32,36})"
 

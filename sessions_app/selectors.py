@@ -129,3 +129,12 @@ def instances_list(*, include_stopped: bool = False) -> list[dict[str, Any]]:
         }
         for i in qs[:1000]
     ]
+
+
+def session_run_state(*, session_id) -> tuple[SessionView, list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a runtime needs to continue a session: its view, messages and sources."""
+    return (
+        session_get(session_id=session_id),
+        session_messages(session_id=session_id),
+        session_sources(session_id=session_id),
+    )

@@ -1,7 +1,9 @@
 """Writes for sessions: creation, transitions, history, tool executions, sources, artifacts.
 
-Every state change goes through ``session_transition`` (checked against
-``SESSION_TRANSITIONS``); an illegal transition raises ``InvalidTransition``.
+Every state change goes through ``session_transition`` / ``instance_transition``
+(checked against ``SESSION_TRANSITIONS`` / ``INSTANCE_TRANSITIONS``); an illegal
+transition raises ``InvalidTransition``. A run costs few round trips: a start,
+one transaction per step, an end.
 """
 
 from __future__ import annotations
@@ -33,6 +35,38 @@ PROGRESS_FIELDS = (
 )
 
 
+def _session_fields(to: str, *, error: str = "", result: str | None = None, **progress: Any) -> dict[str, Any]:
+    unknown = set(progress) - set(PROGRESS_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown progress fields {sorted(unknown)}")
+    fields: dict[str, Any] = {"state": to, "updated_at": timezone.now(), **progress}
+    if error:
+        fields["error"] = error[:10_000]
+    if result is not None:
+        fields["execution_result"] = result
+    if to in SESSION_TERMINAL:
+        fields["finished_at"] = timezone.now()
+    return fields
+
+
+def session_transition(*, session_id, to: str, error: str = "", result: str | None = None, **progress: Any) -> None:
+    """Move a session to state ``to``, saving the progress fields given.
+
+    A compare-and-set UPDATE (``WHERE state IN <states that may go to `to`>``):
+    atomic without an explicit lock; an illegal transition raises ``InvalidTransition``.
+    """
+    allowed_from = [state for state, targets in SESSION_TRANSITIONS.items() if to in targets]
+    fields = _session_fields(to, error=error, result=result, **progress)
+    if Session.objects.filter(pk=session_id, state__in=allowed_from).update(**fields):
+        return
+    current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
+    if current is None:
+        raise SessionNotFound(f"No session {session_id}")
+    raise InvalidTransition(
+        f"Session {session_id} cannot go from {current} to {to}", from_state=current, to_state=to
+    )
+
+
 @transaction.atomic
 def session_create(
     *,
@@ -44,7 +78,7 @@ def session_create(
     depth: int = 0,
     routing: dict | None = None,
 ) -> Session:
-    """Create an ``inited`` session with its first messages (system, user, ...)."""
+    """Create an ``inited`` session with its first messages (seq 0, 1, ...)."""
     session = Session(
         template_version_id=template_version_id,
         task=task,
@@ -55,45 +89,34 @@ def session_create(
     )
     session.full_clean(exclude=["template_version", "api_key", "parent", "instance"])
     session.save()
-    session_messages_append(session_id=session.pk, messages=messages)
-    return session
-
-
-def _locked(session_id) -> Session:
-    session = Session.objects.select_for_update().filter(pk=session_id).first()
-    if session is None:
-        raise SessionNotFound(f"No session {session_id}")
+    session_messages_append(session_id=session.pk, messages=messages, first_seq=0)
     return session
 
 
 @transaction.atomic
-def session_transition(*, session_id, to: str, error: str = "", result: str | None = None, **progress: Any) -> Session:
-    """Move a session to state ``to`` (row locked FOR UPDATE); saves progress fields given."""
-    session = _locked(session_id)
-    if to not in SESSION_TRANSITIONS[session.state]:
-        raise InvalidTransition(
-            f"Session {session.pk} cannot go from {session.state} to {to}",
-            from_state=session.state,
-            to_state=to,
-        )
-    session.state = to
-    fields = ["state", "updated_at"]
-    if error:
-        session.error = error[:10_000]
-        fields.append("error")
-    if result is not None:
-        session.execution_result = result
-        fields.append("execution_result")
-    if to in SESSION_TERMINAL:
-        session.finished_at = timezone.now()
-        fields.append("finished_at")
-    for name, value in progress.items():
-        if name not in PROGRESS_FIELDS:
-            raise TypeError(f"unknown progress field {name}")
-        setattr(session, name, value)
-        fields.append(name)
-    session.save(update_fields=fields)
+def session_start(*, instance_id, **create: Any) -> Session:
+    """Create a session and start it on ``instance_id``: ``inited → researching``, instance ``idle → busy``."""
+    session = session_create(**create)
+    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session.pk)
+    session_transition(session_id=session.pk, to=SessionState.RESEARCHING)
+    session.state = SessionState.RESEARCHING
     return session
+
+
+@transaction.atomic
+def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
+    """A waiting session goes on with the user's answer: ``waiting → researching`` on ``instance_id``."""
+    session_transition(session_id=session_id, to=SessionState.RESEARCHING)
+    session_messages_append(session_id=session_id, messages=[message])
+    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session_id)
+
+
+@transaction.atomic
+def session_end(*, session_id, instance_id, to: str, error: str = "", result: str | None = None,
+                **progress: Any) -> None:
+    """The run is over: the session's final (or waiting) state, its instance ``busy → resetting``."""
+    session_transition(session_id=session_id, to=to, error=error, result=result, **progress)
+    instance_transition(instance_id=instance_id, to=InstanceStatus.RESETTING)
 
 
 def session_progress_save(*, session_id, **progress: Any) -> None:
@@ -104,23 +127,36 @@ def session_progress_save(*, session_id, **progress: Any) -> None:
     Session.objects.filter(pk=session_id).update(updated_at=timezone.now(), **progress)
 
 
-@transaction.atomic
-def session_messages_append(*, session_id, messages: list[dict[str, Any]]) -> int:
-    """Append messages (OpenAI format) in order; returns the last sequence number.
+def session_messages_append(*, session_id, messages: list[dict[str, Any]], first_seq: int | None = None) -> int:
+    """Append messages (OpenAI format) in order; returns the next free sequence number.
 
-    Expects the caller to be the session's only writer (its running instance);
-    the unique (session, seq) constraint catches a second writer.
+    ``first_seq`` is the caller's count of the session's messages (the running
+    instance keeps it); without it the next number is read from the table. The
+    unique (session, seq) constraint catches a second writer.
     """
-    if not messages:
-        return -1
-    last = SessionMessage.objects.filter(session_id=session_id).aggregate(n=Max("seq"))["n"]
-    seq = -1 if last is None else last
-    rows = []
-    for message in messages:
-        seq += 1
-        rows.append(SessionMessage(session_id=session_id, seq=seq, role=message["role"], message=message))
+    if first_seq is None:
+        last = SessionMessage.objects.filter(session_id=session_id).aggregate(n=Max("seq"))["n"]
+        first_seq = 0 if last is None else last + 1
+    rows = [
+        SessionMessage(session_id=session_id, seq=first_seq + i, role=m["role"], message=m)
+        for i, m in enumerate(messages)
+    ]
     SessionMessage.objects.bulk_create(rows)
-    return seq
+    return first_seq + len(rows)
+
+
+@transaction.atomic
+def session_step_record(
+    *, session_id, messages: list[dict[str, Any]], first_seq: int, execution: dict[str, Any] | None = None,
+    **progress: Any,
+) -> int:
+    """One step's writes in one transaction: its messages, the tool execution, the progress."""
+    next_seq = session_messages_append(session_id=session_id, messages=messages, first_seq=first_seq)
+    if execution is not None:
+        tool_execution_record(session_id=session_id, **execution)
+        progress["tool_calls"] = F("tool_calls") + 1
+    session_progress_save(session_id=session_id, **progress)
+    return next_seq
 
 
 def tool_execution_record(
@@ -142,7 +178,6 @@ def tool_execution_record(
         result=result, status=status, error=error, duration_ms=max(duration_ms, 0.0),
     )
     execution.save()
-    Session.objects.filter(pk=session_id).update(tool_calls=F("tool_calls") + 1)
     return execution
 
 
@@ -179,31 +214,24 @@ def instance_register(*, template_version_id: int, host: str, pid: int) -> Agent
     return instance
 
 
-@transaction.atomic
 def instance_transition(
     *, instance_id, to: str, session_id=None, memory_rss_bytes: int | None = None, served: bool = False
-) -> AgentInstance:
-    """Move an instance to status ``to`` (row locked); ``busy`` needs the session it serves."""
-    instance = AgentInstance.objects.select_for_update().get(pk=instance_id)
-    if to not in INSTANCE_TRANSITIONS[instance.status]:
-        raise InvalidTransition(f"Instance {instance.pk} cannot go from {instance.status} to {to}")
-    instance.status = to
-    fields = ["status", "heartbeat_at", "current_session"]
-    instance.heartbeat_at = timezone.now()
-    instance.current_session_id = session_id if to == InstanceStatus.BUSY else None
+) -> None:
+    """Move an instance to status ``to`` (compare-and-set); ``busy`` records the session it serves."""
+    allowed_from = [status for status, targets in INSTANCE_TRANSITIONS.items() if to in targets]
+    fields: dict[str, Any] = {"status": to, "heartbeat_at": timezone.now()}
+    fields["current_session_id"] = session_id if to == InstanceStatus.BUSY else None
     if served:
-        instance.sessions_served += 1
-        fields.append("sessions_served")
+        fields["sessions_served"] = F("sessions_served") + 1
     if memory_rss_bytes is not None:
-        instance.memory_rss_bytes = memory_rss_bytes
-        fields.append("memory_rss_bytes")
+        fields["memory_rss_bytes"] = memory_rss_bytes
     if to == InstanceStatus.STOPPED:
-        instance.stopped_at = timezone.now()
-        fields.append("stopped_at")
-    instance.save(update_fields=fields)
+        fields["stopped_at"] = timezone.now()
+    if not AgentInstance.objects.filter(pk=instance_id, status__in=allowed_from).update(**fields):
+        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
+        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {to}")
     if to == InstanceStatus.BUSY:
-        Session.objects.filter(pk=session_id).update(instance_id=instance.pk)
-    return instance
+        Session.objects.filter(pk=session_id).update(instance_id=instance_id)
 
 
 @transaction.atomic

@@ -83,6 +83,11 @@ def _database() -> dict:
             "NAME": E.EMBEDDED_PG_DBNAME,
             "OPTIONS_EMBEDDED": {"pgdata": str(E.EMBEDDED_PG_DIR), "dbname": E.EMBEDDED_PG_DBNAME},
         }
+    if E.DB_SYNCHRONOUS_COMMIT:
+        # Per-connection setting; "off" keeps the database consistent but an OS crash may lose
+        # the last few hundred milliseconds of commits (no fsync wait on every message).
+        options = db.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c synchronous_commit={E.DB_SYNCHRONOUS_COMMIT}".strip()
     db.setdefault("CONN_MAX_AGE", 60)
     db["CONN_HEALTH_CHECKS"] = True
     return db

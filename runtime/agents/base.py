@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from runtime.agents.outcomes import Action, Continue, Finish, OfferedTools, StepOutcome, WaitForUser
@@ -76,6 +76,7 @@ class BaseAgent:
         self.policy = spec.content.execution_policy
         self._forced: Finish | None = None
         self._required: str | None = None
+        self._pending: dict[str, Any] | None = None  # the assistant's tool call, saved with its result
 
     # -- the step -----------------------------------------------------------------------------
     async def step(self) -> StepOutcome:
@@ -159,11 +160,13 @@ class BaseAgent:
         ctx.extra["last_tool"] = action.name
         tool_message = {"role": "tool", "tool_call_id": action.call_id, "content": result}
         self.history.append(tool_message)
+        messages = [self._pending, tool_message] if self._pending else [tool_message]
+        self._pending = None
         outcome = ctx.outcome
         if outcome is not None and outcome.kind == "ask_user":
             ctx.clarifications_used += 1
         await self.recorder.record_action(
-            ctx, action=action, tool_id=tool.spec.id, message=tool_message,
+            ctx, action=action, tool_id=tool.spec.id, messages=messages,
             status=status, error=error, result=result, duration_ms=duration_ms,
         )
         await self.events.tool_result(ctx.iteration, action, result)
@@ -222,6 +225,11 @@ class BaseAgent:
     async def remember(self, *messages: dict[str, Any]) -> None:
         self.history.extend(messages)
         await self.recorder.append_messages(self.ctx, list(messages))
+
+    def stage_action_call(self, message: dict[str, Any]) -> None:
+        """The assistant message that calls this step's action: saved together with the tool result."""
+        self.history.append(message)
+        self._pending = message
 
     def parse_tool_call(self, reply: LLMReply, allowed: list[str]) -> Action:
         """The single tool call of ``reply`` as an Action, or InvalidOutput."""

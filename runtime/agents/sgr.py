@@ -86,7 +86,7 @@ class SGRAgent(BaseAgent):
         self.ctx.current_reasoning = reasoning
         await self.events.reasoning(self.ctx.iteration, Action(call_id=action.call_id + "r", name=REASONING_TOOL,
                                                                arguments=reasoning))
-        await self.remember({
+        self.stage_action_call({
             "role": "assistant",
             "content": reply.content,
             "tool_calls": [{"id": action.call_id, "type": "function",

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runtime.agents.base import REASONING_TOOL, InvalidOutput, feedback_for
-from runtime.agents.outcomes import Action, OfferedTools
+from runtime.agents.outcomes import OfferedTools
 from runtime.agents.tool_calling import ToolCallingAgent
 from runtime.tools.system import ReasoningTool
 
@@ -38,9 +38,8 @@ class SGRToolCallingAgent(ToolCallingAgent):
             offered_names=[REASONING_TOOL],
             context=lambda: self._prepare_context(offered),
         )
-        await self.remember(reply.assistant_message())
         result = await self.tools[REASONING_TOOL].run(action.arguments, self.ctx)
-        await self.remember({"role": "tool", "tool_call_id": action.call_id, "content": result})
         self.ctx.current_reasoning = action.arguments
+        await self.remember(reply.assistant_message(), {"role": "tool", "tool_call_id": action.call_id, "content": result})
         await self.events.reasoning(self.ctx.iteration, action)
         return action.arguments

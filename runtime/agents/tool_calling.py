@@ -24,5 +24,5 @@ class ToolCallingAgent(BaseAgent):
             offered_names=offered.names,
             context=lambda: self._prepare_context(offered),
         )
-        await self.remember(reply.assistant_message())
+        self.stage_action_call(reply.assistant_message())
         return action

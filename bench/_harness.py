@@ -1,0 +1,74 @@
+"""Shared set-up for benchmarks: a bench database, a scripted zero-latency LLM, a server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings.base")
+os.environ.setdefault("EMBEDDED_PG_DBNAME", "bench_platform")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from tests.e2e.conftest import PlatformServer  # noqa: E402
+from tests.fakes.llm_server import ScriptedLLM, tool_call  # noqa: E402
+
+REASONING = {"reasoning_steps": ["read", "answer"], "current_situation": "clear", "plan_status": "done",
+             "enough_data": True, "remaining_steps": ["answer"], "task_completed": True}
+FINAL = {"reasoning": "done", "completed_steps": ["answered"], "answer": "ok", "status": "completed"}
+
+
+class TimedLLM(ScriptedLLM):
+    """Answers every request at once: reasoning when forced, else the final answer; times itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.service_s: list[float] = []
+        self.set_responder(self._respond)
+
+    def _respond(self, body: dict):
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("function", {}).get("name") == "reasoning_tool":
+            return tool_call("reasoning_tool", REASONING)
+        return tool_call("final_answer_tool", FINAL)
+
+
+def setup_database() -> str:
+    """Migrate the bench database, load defaults, return a fresh chat API key."""
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("load_defaults", verbosity=0)
+    from access.services import api_key_create
+
+    return api_key_create(name="bench").raw
+
+
+def start_server(llm: ScriptedLLM, **env: str) -> PlatformServer:
+    base = {"LLM_BASE_URL": llm.base_url, "LLM_MAX_RETRIES": "0", "LOG_LEVEL": "WARNING",
+            "EMBEDDED_PG_DBNAME": os.environ["EMBEDDED_PG_DBNAME"]}
+    server = PlatformServer({**base, **env})
+    return server.start()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def emit(result: dict) -> None:
+    print(json.dumps(result, indent=2))
+
+
+def now() -> float:
+    return time.perf_counter()
