@@ -26,6 +26,7 @@ from runtime.config import RuntimeSettings
 from runtime.db import db
 from runtime.events import EventSink
 from runtime.llm import LLMClient, LLMError
+from runtime.net import shared_ssl_context
 from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
 from runtime.tools.base import SourceRef, ToolContext
@@ -65,8 +66,11 @@ class AgentInstance:
         self.id = row_id
         self.spec = spec
         self.settings = settings
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(spec.content.execution_policy.tool_timeout_s))
-        self.llm = LLMClient(settings.llm_for(spec), http_client=None) if settings.llm_for(spec).base_url else None
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(spec.content.execution_policy.tool_timeout_s), verify=shared_ssl_context()
+        )
+        llm_settings = settings.llm_for(spec)
+        self.llm = LLMClient(llm_settings) if llm_settings.base_url else None
         self.search = (
             TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key)
             if settings.tavily_base_url else None

@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import openai
+
+from runtime.net import shared_ssl_context
 
 
 class LLMError(Exception):
@@ -66,7 +67,7 @@ class LLMReply:
 
 
 class LLMClient:
-    def __init__(self, settings: LLMSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: LLMSettings, *, http_client: Any = None) -> None:
         if not settings.base_url:
             raise LLMUnavailable(
                 "No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)"
@@ -77,7 +78,7 @@ class LLMClient:
             api_key=settings.api_key or "not-set",
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
-            http_client=http_client,
+            http_client=http_client or openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
 
     async def aclose(self) -> None:
