@@ -29,6 +29,8 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 HOST: str = env.str("HOST", default="127.0.0.1")
 PORT: int = env.int("PORT", default=8000)
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="json")  # json | plain
+METRICS_PUBLIC: bool = env.bool("METRICS_PUBLIC", default=False)  # /metrics without an admin key
 
 # LLM defaults for templates whose llm_config leaves them out.
 LLM_BASE_URL: str = env.str("LLM_BASE_URL", default="")

@@ -2,8 +2,13 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from catalog.apis import ToolActivateApi, ToolDeactivateApi, ToolDetailApi, ToolListCreateApi
-from platform_site.views import health
+from catalog.apis import (
+    ToolActivateApi,
+    ToolDeactivateApi,
+    ToolDetailApi,
+    ToolListCreateApi,
+)
+from platform_site.views import health, metrics
 from runtime.apis import InstancesApi, ModelsApi
 from sessions_app.apis import AgentsListApi, AgentStateApi
 from templates_app.apis import (
@@ -25,8 +30,11 @@ admin_api = [
     path("admin/instances", InstancesApi.as_view(), name="admin-instances"),
 ]
 
+handler404 = "platform_site.views.not_found"
+
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("v1/models", ModelsApi.as_view(), name="models"),
     path("agents", AgentsListApi.as_view(), name="agents"),
     path("agents/<uuid:session_id>/state", AgentStateApi.as_view(), name="agent-state"),

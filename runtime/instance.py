@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import psutil
 
+from platform_site import observability as obs
 from platform_site.errors import InvalidTransition
 from runtime.agents.base import SYSTEM_TOOL_NAMES, ModelMisbehaved
 from runtime.agents.kinds import AGENT_KINDS
@@ -180,6 +182,7 @@ class AgentInstance:
 
     async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None) -> RunResult:
         ctx: ToolContext | None = None
+        obs.correlation_id.set(session_id)
         try:
             saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
             history = list(fresh_history) if fresh_history is not None else list(saved[1])
@@ -220,7 +223,9 @@ class AgentInstance:
         max_iterations = self.spec.content.execution_policy.max_iterations
         while ctx.iteration < max_iterations:
             ctx.iteration += 1
+            started = time.perf_counter()
             outcome = await agent.step()
+            obs.STEP_SECONDS.labels(self.spec.name, self.spec.agent_kind).observe(time.perf_counter() - started)
             match outcome:
                 case Continue():
                     continue
@@ -241,6 +246,7 @@ class AgentInstance:
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
             await self._transition(InstanceStatus.RESETTING)
         self.status = InstanceStatus.RESETTING
+        obs.SESSIONS_FINISHED.labels(self.spec.name, state).inc()
         return RunResult(
             session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,
             prompt_tokens=progress.get("prompt_tokens", 0), completion_tokens=progress.get("completion_tokens", 0),

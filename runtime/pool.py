@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from platform_site import observability as obs
 from runtime.config import RuntimeSettings
 from runtime.errors import PoolExhausted
 from runtime.instance import AgentInstance
@@ -39,17 +40,22 @@ class AgentPool:
     async def acquire(self, spec: TemplateSpec, *, timeout_s: float | None = None) -> AgentInstance:
         timeout = self.settings.pool_acquire_timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        started = loop.time()
+        deadline = started + timeout
         async with self._changed:
             while True:
                 idle = self._idle[spec.version_id]
                 if idle:
-                    return idle.pop()
+                    instance = idle.pop()
+                    obs.POOL_WAIT_SECONDS.observe(loop.time() - started)
+                    self._gauge()
+                    return instance
                 if self._can_create(spec):
                     self._creating += 1
                     break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    obs.POOL_EXHAUSTED.inc()
                     raise PoolExhausted(
                         f"All agent instances for {spec.name} v{spec.version} are busy "
                         f"(pool limits: {self.settings.pool_per_version} per version, "
@@ -66,7 +72,14 @@ class AgentPool:
                 self._creating -= 1
         async with self._changed:
             self._instances[spec.version_id].append(instance)
+        obs.POOL_WAIT_SECONDS.observe(loop.time() - started)
+        self._gauge()
         return instance
+
+    def _gauge(self) -> None:
+        idle = sum(len(v) for v in self._idle.values())
+        obs.POOL_INSTANCES.labels("idle").set(idle)
+        obs.POOL_INSTANCES.labels("busy").set(self.size - idle)
 
     def _can_create(self, spec: TemplateSpec) -> bool:
         mine = len(self._instances[spec.version_id])
@@ -80,6 +93,7 @@ class AgentPool:
         async with self._changed:
             self._idle[instance.spec.version_id].append(instance)
             self._changed.notify_all()
+        self._gauge()
 
     async def _discard(self, instance: AgentInstance) -> None:
         async with self._changed:

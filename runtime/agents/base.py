@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from runtime.agents.outcomes import Action, Continue, Finish, OfferedTools, StepOutcome, WaitForUser
+from platform_site import observability as obs
+from runtime.agents.outcomes import (
+    Action,
+    Continue,
+    Finish,
+    OfferedTools,
+    StepOutcome,
+    WaitForUser,
+)
 from runtime.events import EventSink
 from runtime.llm import LLMClient, LLMReply
 from runtime.recorder import SessionRecorder
@@ -109,10 +117,16 @@ class BaseAgent:
             names=names, schemas=schemas, removed=decision.removed,
             schema_tokens=len(json.dumps(schemas)) // 4,
         )
+        obs.TOOLS_PER_PROMPT.labels(self.spec.name).observe(len(names))
+        obs.TOOL_SCHEMA_TOKENS.labels(self.spec.name).observe(offered.schema_tokens)
+        for rule in decision.removed.values():
+            obs.TOOLS_REMOVED.labels(rule).inc()
         logger.info(
-            "step tools offered=%s removed=%s schema_tokens=%d",
-            names, decision.removed, offered.schema_tokens,
-            extra={"correlation_id": self.ctx.session_id, "iteration": self.ctx.iteration},
+            "step %d: %d tools offered, %d removed, ~%d schema tokens",
+            self.ctx.iteration, len(names), len(decision.removed), offered.schema_tokens,
+            extra={"correlation_id": self.ctx.session_id, "iteration": self.ctx.iteration,
+                   "tools_offered": names, "tools_removed": decision.removed,
+                   "tool_schema_tokens": offered.schema_tokens},
         )
         self.ctx.extra["last_offered"] = {"names": names, "removed": decision.removed, "schema_tokens": offered.schema_tokens}
         return offered
@@ -154,6 +168,8 @@ class BaseAgent:
             logger.exception("tool %s raised", action.name, extra={"correlation_id": ctx.session_id})
             status, error = "error", f"tool {action.name} failed: {type(exc).__name__}: {exc}"
         duration_ms = (time.perf_counter() - started) * 1000
+        obs.TOOL_CALLS.labels(action.name, status).inc()
+        obs.TOOL_SECONDS.labels(action.name).observe(duration_ms / 1000)
         if status == "error":
             result = f"Error: {error}"
         ctx.tool_counts[action.name] = ctx.tool_counts.get(action.name, 0) + 1
@@ -207,18 +223,28 @@ class BaseAgent:
         attempts = 1 + self.policy.max_output_retries
         last_error = ""
         for _ in range(attempts):
-            reply = await self.llm.complete(
-                context(), tools=tools, tool_choice=tool_choice, response_format=response_format
-            )
+            started = time.perf_counter()
+            try:
+                reply = await self.llm.complete(
+                    context(), tools=tools, tool_choice=tool_choice, response_format=response_format
+                )
+            except Exception:
+                obs.LLM_CALLS.labels(self.spec.name, "error").inc()
+                raise
+            obs.LLM_SECONDS.labels(self.spec.name).observe(time.perf_counter() - started)
+            obs.LLM_TOKENS.labels(self.spec.name, "prompt").inc(reply.prompt_tokens)
+            obs.LLM_TOKENS.labels(self.spec.name, "completion").inc(reply.completion_tokens)
             self.ctx.extra["prompt_tokens"] = self.ctx.extra.get("prompt_tokens", 0) + reply.prompt_tokens
             self.ctx.extra["completion_tokens"] = self.ctx.extra.get("completion_tokens", 0) + reply.completion_tokens
             try:
                 parsed = parse(reply)
             except InvalidOutput as exc:
+                obs.LLM_CALLS.labels(self.spec.name, "invalid_output").inc()
                 last_error = str(exc)
                 logger.warning("invalid model output: %s", exc, extra={"correlation_id": self.ctx.session_id})
                 await self.remember(reply.assistant_message(), *exc.feedback)
                 continue
+            obs.LLM_CALLS.labels(self.spec.name, "ok").inc()
             return parsed
         raise ModelMisbehaved(f"the model produced invalid output {attempts} times in a row; last error: {last_error}")
 
