@@ -20,6 +20,16 @@ from catalog.netguard import UnsafeURL, check_url
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 EMPTY_OBJECT = {"type": "object", "properties": {}}
+# The arguments of an agent tool (agent-as-tool) when its definition gives none.
+AGENT_TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "task": {"type": "string", "description": "What the other agent should do, self-contained",
+                 "maxLength": 8000},
+        "context": {"type": "string", "description": "Facts it needs from this conversation", "maxLength": 16000},
+    },
+    "required": ["task"],
+}
 
 
 class EndpointConfig(BaseModel):
@@ -75,6 +85,8 @@ def tool_definition_check(data: dict[str, Any], *, entrypoint_allowlist, allow_p
         problems["name"] = "1-64 letters, digits, '_' or '-'"
     if not str(data.get("description", "")).strip():
         problems["description"] = "a description is required (the LLM and tool search read it)"
+    if data.get("kind") == ToolKind.AGENT and data.get("parameters") in (None, {}):
+        data = {**data, "parameters": AGENT_TOOL_PARAMETERS}
     try:
         out["parameters"] = parameters_check(data.get("parameters"))
     except ValueError as exc:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.config import RuntimeSettings
 from runtime.db import db
+from runtime.delegation import PoolDelegator
 from runtime.errors import InvalidChatRequest, UnsupportedParameter
 from runtime.events import EventSink
 from runtime.instance import RunResult
@@ -155,6 +156,7 @@ class Runtime:
         self.running: dict[str, ChatRun] = {}
         self.channel: str | None = None
         self._background: list[asyncio.Task] = []
+        self.delegator = PoolDelegator(self)
 
     async def ensure_started(self) -> None:
         if self._background:
@@ -220,7 +222,8 @@ class Runtime:
 
         async def run() -> RunResult:
             try:
-                return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history)
+                return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history,
+                                                  delegator=self.delegator)
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))

@@ -27,6 +27,7 @@ class RuntimeSettings:
     pool_per_version: int = 4
     pool_global: int = 64
     pool_acquire_timeout_s: float = 10.0
+    max_delegation_depth: int = 3
 
     @classmethod
     def from_django(cls) -> RuntimeSettings:
@@ -45,6 +46,7 @@ class RuntimeSettings:
             pool_per_version=settings.POOL_PER_VERSION,
             pool_global=settings.POOL_GLOBAL,
             pool_acquire_timeout_s=settings.POOL_ACQUIRE_TIMEOUT_S,
+            max_delegation_depth=settings.AGENT_MAX_DELEGATION_DEPTH,
         )
 
     def llm_for(self, spec: TemplateSpec) -> LLMSettings:

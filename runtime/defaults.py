@@ -32,6 +32,27 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "tags": ["general"],
         "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
     },
+    "writer_agent": {
+        "agent_kind": "sgr_tool_calling",
+        "description": "Writes texts: essays, articles, posts, letters, summaries and stories, in the "
+        "requested style and language. Пишет тексты: эссе, статьи, посты, письма, рассказы.",
+        "tags": ["writing", "essay", "article", "text", "эссе", "статья", "текст"],
+        "examples": ["write an essay about the history of tea", "напиши эссе о русской литературе",
+                     "draft a blog post about remote work", "напиши письмо клиенту"],
+        "execution_policy": {"max_iterations": 6, "max_searches": 0, "max_clarifications": 1},
+        "tool_policy": {"allowlist": ["generate_plan_tool", "create_report_tool"], "max_tools_in_prompt": 6},
+    },
+    "orchestrator_agent": {
+        "agent_kind": "sgr_tool_calling",
+        "description": "Coordinates other agents: splits a complex request, delegates research and "
+        "writing to specialised agents and combines their results. Координирует других агентов.",
+        "tags": ["orchestration", "delegation", "multi-agent"],
+        "examples": ["research this topic and then write an article about it",
+                     "найди информацию и подготовь по ней текст"],
+        "execution_policy": {"max_iterations": 10, "max_searches": 0, "max_clarifications": 2},
+        "tool_policy": {"allowlist": ["ask_research_agent", "ask_writer_agent", "generate_plan_tool"],
+                        "max_tools_in_prompt": 8},
+    },
     "research_agent": {
         "agent_kind": "sgr_tool_calling",
         "description": "Researches a topic on the web: plans, searches, reads sources and writes a "
@@ -41,6 +62,14 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "execution_policy": {"max_iterations": 12, "max_searches": 4, "max_clarifications": 2},
         "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
     },
+}
+
+
+AGENT_TOOLS = {
+    "ask_research_agent": ("research_agent", "Delegate a research task to the research agent: it searches "
+                           "the web and returns a cited report."),
+    "ask_writer_agent": ("writer_agent", "Delegate a writing task (essay, article, post, letter) to the "
+                         "writer agent: it returns the finished text."),
 }
 
 
@@ -68,6 +97,11 @@ def load_defaults() -> dict[str, int]:
         elif any(getattr(tool, k) != v for k, v in fields.items() if k != "tags"):
             tool_update(tool=tool, **{k: v for k, v in fields.items() if k != "tags"})
             updated += 1
+    for name, (target, description) in AGENT_TOOLS.items():
+        if not Tool.objects.filter(name=name).exists():
+            tool_create(name=name, description=description, kind="agent", target_template=target,
+                        tags=["agent", "delegation"])
+            created += 1
     for name, content in DEFAULT_TEMPLATES.items():
         if not AgentTemplate.objects.filter(name=name).exists():
             template_create(name=name, content=content, note="default template")

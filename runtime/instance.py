@@ -31,6 +31,7 @@ from runtime.llm import LLMClient, LLMError
 from runtime.net import shared_ssl_context
 from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
+from runtime.tools.agent_tool import AgentExecutable
 from runtime.tools.base import SourceRef, ToolContext
 from runtime.tools.executors import Executable, build_executable
 from runtime.tools.http_tool import HttpExecutable
@@ -88,6 +89,7 @@ class AgentInstance:
         self._executables: dict[tuple[str, int], Executable] = {}
         self._kinds = {
             "http": lambda s: HttpExecutable(s, client=self.http, allow_private=settings.http_allow_private),
+            "agent": lambda s: AgentExecutable(s, max_depth=settings.max_delegation_depth),
         }
         self._agent = None
         self._lock = asyncio.Lock()
@@ -141,7 +143,8 @@ class AgentInstance:
         return self._executables[key]
 
     async def run_session(
-        self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None
+        self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None,
+        lineage: tuple[str, ...] = (), depth: int = 0, delegator=None,
     ) -> RunResult:
         """Run a session (already marked ``researching`` on this instance, which is ``busy``)
         until it finishes, waits for the user, fails or is cancelled; then reset to ``idle``.
@@ -153,7 +156,9 @@ class AgentInstance:
             self.status = InstanceStatus.BUSY
             self.current_session = session_id
             try:
-                return await self._run(session_id, sink, task=task, fresh_history=fresh_history)
+                return await self._run(session_id, sink, task=task, fresh_history=fresh_history,
+                                       delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
+                                                   "delegator": delegator})
             finally:
                 await asyncio.shield(self._release())
 
@@ -180,13 +185,15 @@ class AgentInstance:
                          stage=view.stage, last_tool=view.context.get("last_tool", ""))
         return ctx
 
-    async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None) -> RunResult:
+    async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None,
+                   delegation: dict) -> RunResult:
         ctx: ToolContext | None = None
         obs.correlation_id.set(session_id)
         try:
             saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
             history = list(fresh_history) if fresh_history is not None else list(saved[1])
             ctx = self._context(session_id, task, saved, SessionRecorder(next_seq=len(history)))
+            ctx.extra.update(delegation)
             if self.llm is None:
                 raise LLMError("No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)")
             if "reasoning_tool" not in specs and self.spec.agent_kind != "tool_calling":

@@ -32,6 +32,7 @@ def progress_of(ctx: ToolContext) -> dict[str, Any]:
             "last_tool": ctx.extra.get("last_tool", ""),
             "last_offered": ctx.extra.get("last_offered"),
             "sources": len(ctx.sources),
+            "delegations": ctx.extra.get("delegations", []),
         },
     }
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from catalog.entrypoints import EntrypointError, check_entrypoint_allowed, load_entrypoint
+from catalog.entrypoints import (
+    EntrypointError,
+    check_entrypoint_allowed,
+    load_entrypoint,
+)
 from runtime.tools.base import BaseTool
 
 __all__ = ["EntrypointError", "check_entrypoint_allowed", "load_tool_class"]
