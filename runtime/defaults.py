@@ -21,9 +21,14 @@ RESEARCH_TOOLS = [t.tool_name for t in STANDARD_TOOLS]
 DEFAULT_TEMPLATES: dict[str, dict] = {
     "sgr_agent": {
         "agent_kind": "sgr",
-        "description": "General assistant using Schema-Guided Reasoning with structured output: "
-        "reasons and picks the next action in one step.",
+        "description": "General assistant for everyday questions: quick facts, explanations, "
+        "calculations, translations, advice and small talk. Универсальный помощник: ответы на вопросы, "
+        "расчёты, переводы, объяснения.",
         "tags": ["general", "sgr"],
+        "examples": ["what is the capital of Australia?", "сколько дней в високосном году?",
+                     "explain what an API is in simple words", "переведи фразу на французский",
+                     "how many grams are in a pound?", "посоветуй, как быстрее заснуть",
+                     "hello!", "что такое инфляция?"],
         "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
     },
     "tool_calling_agent": {
@@ -38,7 +43,10 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "requested style and language. Пишет тексты: эссе, статьи, посты, письма, рассказы.",
         "tags": ["writing", "essay", "article", "text", "эссе", "статья", "текст"],
         "examples": ["write an essay about the history of tea", "напиши эссе о русской литературе",
-                     "draft a blog post about remote work", "напиши письмо клиенту"],
+                     "draft a blog post about remote work", "напиши письмо клиенту",
+                     "compose a speech for a wedding toast", "сочини стихотворение о море",
+                     "write a short story for children", "придумай текст рекламного объявления",
+                     "edit and improve the style of this paragraph", "напиши статью для корпоративного блога"],
         "execution_policy": {"max_iterations": 6, "max_searches": 0, "max_clarifications": 1},
         "tool_policy": {"allowlist": ["generate_plan_tool", "create_report_tool"], "max_tools_in_prompt": 6},
     },
@@ -48,7 +56,11 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "writing to specialised agents and combines their results. Координирует других агентов.",
         "tags": ["orchestration", "delegation", "multi-agent"],
         "examples": ["research this topic and then write an article about it",
-                     "найди информацию и подготовь по ней текст"],
+                     "найди информацию и подготовь по ней текст",
+                     "first investigate the market, then draft a summary for executives",
+                     "поручи одному агенту исследование, а другому — написание отчёта",
+                     "combine web research with a well-written essay on the results",
+                     "изучи тему и на основе найденного напиши пост"],
         "execution_policy": {"max_iterations": 10, "max_searches": 0, "max_clarifications": 2},
         "tool_policy": {"allowlist": ["ask_research_agent", "ask_writer_agent", "generate_plan_tool"],
                         "max_tools_in_prompt": 8},
@@ -58,7 +70,12 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "description": "Researches a topic on the web: plans, searches, reads sources and writes a "
         "cited report. Исследует тему: ищет источники в интернете и пишет отчёт со ссылками.",
         "tags": ["research", "web", "report", "ресёрч", "исследование"],
-        "examples": ["do some research on solid-state batteries", "сделай ресёрч про рынок электромобилей"],
+        "examples": ["do some research on solid-state batteries", "сделай ресёрч про рынок электромобилей",
+                     "look up recent news about central bank interest rates", "найди статистику продаж смартфонов за год",
+                     "compare the features and prices of the top project management tools",
+                     "собери источники о вреде сахара и кратко изложи выводы",
+                     "what does the scientific literature say about microdosing?",
+                     "проанализируй конкурентов сервиса доставки еды"],
         "execution_policy": {"max_iterations": 12, "max_searches": 4, "max_clarifications": 2},
         "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
     },

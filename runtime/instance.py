@@ -231,7 +231,14 @@ class AgentInstance:
         while ctx.iteration < max_iterations:
             ctx.iteration += 1
             started = time.perf_counter()
-            outcome = await agent.step()
+            try:
+                outcome = await agent.step()
+            except ModelMisbehaved as exc:
+                if ctx.iteration < max_iterations:
+                    raise
+                # the last step offers only the final answer; a model that will not give it hit the limit
+                reason = f"max_iterations={max_iterations} reached without a final answer ({exc})"
+                return Finish(answer=f"Stopped: {reason}.", status="failed", reason=reason)
             obs.STEP_SECONDS.labels(self.spec.name, self.spec.agent_kind).observe(time.perf_counter() - started)
             match outcome:
                 case Continue():

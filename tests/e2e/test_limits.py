@@ -1,13 +1,11 @@
 """``max_iterations`` is a hard cap: the last step offers only ``final_answer_tool`` and the run ends."""
 
 import httpx
-import openai
 import pytest
 
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
 from tests.e2e.helpers import (
-    assert_openai_error,
     auth,
     final,
     get_state,
@@ -56,14 +54,16 @@ def test_a_model_that_never_answers_is_stopped_at_the_limit(server, scripted_llm
     scripted_llm.set_responder(lambda body: tool_call("generate_plan_tool", PLAN))
     client = sync_client(server, chat_key)
 
-    with pytest.raises(openai.APIStatusError) as caught:
-        client.chat.completions.create(model="short_tool_calling", messages=[{"role": "user", "content": "Go"}])
+    completion = client.chat.completions.create(
+        model="short_tool_calling", messages=[{"role": "user", "content": "Go"}]
+    )
 
     # step 1 plans; step 2 offers only the final answer, the model insists on planning, is told
-    # so each time, and after the allowed retries the run ends: failed, with the reason
-    err = assert_openai_error(caught.value.response, 502, "llm_error")
-    assert err["message"] == ("the model produced invalid output 3 times in a row; "
-                              "last error: unknown or not offered tool 'generate_plan_tool'")
+    # so each time, and after the allowed retries the run ends at the limit: failed, with the reason
+    reason = ("max_iterations=2 reached without a final answer (the model produced invalid output 3 times "
+              "in a row; last error: unknown or not offered tool 'generate_plan_tool')")
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.choices[0].message.content == f"Stopped: {reason}."
     requests = scripted_llm.requests
     assert len(requests) == 4
     assert "generate_plan_tool" in offered(requests[0])
@@ -73,17 +73,18 @@ def test_a_model_that_never_answers_is_stopped_at_the_limit(server, scripted_llm
     assert requests[2]["messages"][-1]["content"] == (
         "Error: Tool 'generate_plan_tool' is not available now. "
         "Respond by calling exactly one of the tools: final_answer_tool.")
-    session_id = caught.value.response.json()["session_id"]
-    session = Session.objects.get(pk=session_id)
-    assert (session.state, session.iteration, session.error) == ("failed", 2, err["message"])
+    session = Session.objects.get(pk=completion.model)
+    assert (session.state, session.iteration, session.error) == ("failed", 2, reason)
     assert list(ToolExecution.objects.filter(session=session).values_list("tool_name", flat=True)) == [
         "generate_plan_tool"]
 
-    # the same through a stream: an in-band error event after the step-1 chunks, then the end
+    # the same through a stream: the step-1 chunks, a final chunk that says why, then [DONE]
     with httpx.stream("POST", server.base_url + "/v1/chat/completions", headers=auth(chat_key), timeout=30,
                       json={"model": "short_tool_calling", "stream": True,
                             "messages": [{"role": "user", "content": "Go"}]}) as response:
         events = sse_events(response)
-    assert [e.get("id") for e in events] == ["0-start", "1-action", "1-action", None]
-    assert events[-1]["error"]["message"] == err["message"]
+    assert events[-1] == "[DONE]"
+    assert [e.get("id") for e in events[:-1]] == ["0-start", "1-action", "1-action", "2-final"]
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert events[-2]["choices"][0]["delta"]["content"] == f"Stopped: {reason}."
     assert len(scripted_llm.requests) == 8
