@@ -37,3 +37,17 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class RateBucket(models.Model):
+    """A token bucket shared by every server process (per API key, per tool, ...)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tokens = models.FloatField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "rate_buckets"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:.1f}"

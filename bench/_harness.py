@@ -45,8 +45,10 @@ class TimedLLM(ScriptedLLM):
 
 def setup_database() -> str:
     """Migrate the bench database, load defaults, return a fresh chat API key."""
+    import io
+
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("load_defaults", verbosity=0)
+    call_command("load_defaults", verbosity=0, stdout=io.StringIO())  # keep stdout pure JSON
     from access.services import api_key_create
 
     return api_key_create(name="bench").raw
@@ -54,6 +56,7 @@ def setup_database() -> str:
 
 def start_server(llm: ScriptedLLM, **env: str) -> PlatformServer:
     base = {"LLM_BASE_URL": llm.base_url, "LLM_MAX_RETRIES": "0", "LOG_LEVEL": "WARNING",
+            "API_KEY_RATE_LIMIT": "0",  # one key drives the whole benchmark
             "EMBEDDED_PG_DBNAME": os.environ["EMBEDDED_PG_DBNAME"]}
     server = PlatformServer({**base, **env})
     return server.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.generics import GenericAPIView
@@ -12,6 +12,7 @@ from catalog.models import RiskLevel, Tool, ToolKind
 from catalog.schemas import tool_kind_infer
 from catalog.selectors import tool_get, tools_filter
 from catalog.services import tool_create, tool_set_active, tool_update
+from platform_site.openapi import error_responses
 
 
 class ToolInputSerializer(serializers.Serializer):
@@ -56,37 +57,34 @@ class ToolOutputSerializer(serializers.ModelSerializer):
         return tool.embedding is not None
 
 
-FILTERS = [
-    OpenApiParameter("tag", str, description="Only tools with this tag"),
-    OpenApiParameter("kind", str, enum=ToolKind.values),
-    OpenApiParameter("active", bool),
-    OpenApiParameter("system", bool),
-    OpenApiParameter("q", str, description="Name or description contains"),
-]
+class ToolFilterSerializer(serializers.Serializer):
+    """Query filters of the tool list; a malformed one is a 400, not silently another filter."""
 
-
-def _flag(value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    return value.lower() in ("1", "true", "yes")
+    tag = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Only tools with this tag")
+    kind = serializers.ChoiceField(choices=ToolKind.choices, required=False)
+    active = serializers.BooleanField(required=False)
+    system = serializers.BooleanField(required=False)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Name or description contains")
 
 
 class ToolListCreateApi(GenericAPIView):
     serializer_class = ToolOutputSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
+        filters = ToolFilterSerializer(data=self.request.query_params.dict())  # a QueryDict reads a missing bool as False
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
         return tools_filter(
             tag=params.get("tag") or None, kind=params.get("kind") or None,
-            active=_flag(params.get("active")), system=_flag(params.get("system")), q=params.get("q") or None,
+            active=params.get("active"), system=params.get("system"), q=params.get("q") or None,
         )
 
-    @extend_schema(parameters=FILTERS, responses=ToolOutputSerializer(many=True))
+    @extend_schema(parameters=[ToolFilterSerializer], responses=ToolOutputSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ToolOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=ToolInputSerializer, responses={201: ToolOutputSerializer})
+    @extend_schema(request=ToolInputSerializer, responses={201: ToolOutputSerializer, **error_responses(409)})
     def post(self, request):
         data = ToolInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,7 +97,7 @@ class ToolDetailApi(APIView):
     def get(self, request, ref: str):
         return Response(ToolOutputSerializer(tool_get(ref=ref)).data)
 
-    @extend_schema(request=ToolPatchSerializer, responses=ToolOutputSerializer)
+    @extend_schema(request=ToolPatchSerializer, responses={200: ToolOutputSerializer, **error_responses(409)})
     def patch(self, request, ref: str):
         tool = tool_get(ref=ref)
         data = ToolPatchSerializer(data=request.data, partial=True)

@@ -63,6 +63,7 @@ def tool_create(
             tool.save()
     except IntegrityError as exc:  # a concurrent create with the same name won
         raise ToolExists(f"A tool named {name!r} exists") from exc
+    _index(tool.pk)
     return tool
 
 
@@ -95,6 +96,8 @@ def tool_update(*, tool: Tool, **fields: Any) -> Tool:
     tool.revision = locked.revision + 1
     tool.full_clean()
     tool.save(update_fields=[*fields, "revision", "updated_at"])
+    if set(fields) & {"name", "description", "parameters"}:
+        _index(tool.pk)
     return tool
 
 
@@ -115,3 +118,10 @@ def tool_set_active(*, tool: Tool, active: bool) -> Tool:
     tool.full_clean()
     tool.save(update_fields=["is_active", "revision", "updated_at"])
     return tool
+
+
+def _index(tool_id: int) -> None:
+    """Tool search: the keyword index now (this transaction), the embedding after commit (background)."""
+    from retrieval.services import tool_embedding_schedule
+
+    tool_embedding_schedule(tool_id=tool_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -55,3 +56,40 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         **extra,
     )
     return response
+
+
+class Pagination(LimitOffsetPagination):
+    """``limit``/``offset`` validated at the edge: integers (limit >= 1, offset >= 0) or a 400.
+
+    DRF's own class ignores a malformed value and passes any size through, so
+    ``?limit=10**40`` reached PostgreSQL as an out-of-range bigint (a 500). A limit
+    above ``max_limit`` is served as ``max_limit``; an offset past the end gives no results.
+    """
+
+    max_limit = 500
+
+    def _param(self, request, name: str, minimum: int) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        digits = raw.lstrip("0") or raw[:1]  # "000" is 0; "" is not a number
+        value = None
+        if digits.isascii() and digits.isdigit():
+            value = 10**18 if len(digits) > 18 else int(digits)  # a huge number is just "very large"
+        if value is None or value < minimum:
+            raise drf_exceptions.ValidationError({name: [f"Must be an integer >= {minimum}."]})
+        return value
+
+    def get_limit(self, request):
+        limit = self._param(request, self.limit_query_param, 1)
+        return self.default_limit if limit is None else min(limit, self.max_limit)
+
+    def get_offset(self, request):
+        return self._param(request, self.offset_query_param, 0) or 0
+
+    def get_schema_operation_parameters(self, view):
+        limit, offset = super().get_schema_operation_parameters(view)
+        limit["schema"] = {"type": "integer", "minimum": 1}
+        limit["description"] = f"Number of results to return per page (at most {self.max_limit})."
+        offset["schema"] = {"type": "integer", "minimum": 0}
+        return [limit, offset]

@@ -60,3 +60,18 @@ POOL_PER_VERSION: int = env.int("POOL_PER_VERSION", default=4)
 POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=64)
 POOL_ACQUIRE_TIMEOUT_S: float = env.float("POOL_ACQUIRE_TIMEOUT_S", default=10.0)
 AGENT_MAX_DELEGATION_DEPTH: int = env.int("AGENT_MAX_DELEGATION_DEPTH", default=3)
+
+# Tool search: the offline embedding model (see retrieval.embedders.EMBEDDERS).
+EMBEDDING_MODEL: str = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2-onnx-int8")
+
+# Router (model="router") and the agent directory it searches.
+DIRECTORY_EMBEDDING_MODEL: str = env.str("DIRECTORY_EMBEDDING_MODEL", default="multilingual-e5-small-q4")
+ROUTER_DEFAULT_TEMPLATE: str = env.str("ROUTER_DEFAULT_TEMPLATE", default="sgr_agent")
+ROUTER_MIN_SCORE: float = env.float("ROUTER_MIN_SCORE", default=0.80)
+ROUTER_TIE_MARGIN: float = env.float("ROUTER_TIE_MARGIN", default=0.01)
+ROUTER_LLM_TIEBREAK: bool = env.bool("ROUTER_LLM_TIEBREAK", default=False)
+
+# Security policies.
+TOOL_ENVIRONMENT_ALLOWLIST: list[str] = env.list("TOOL_ENVIRONMENT_ALLOWLIST", default=[])  # names or tag:<tag>
+API_KEY_RATE_LIMIT: str = env.str("API_KEY_RATE_LIMIT", default="120/min,burst=30")  # chat requests per key
+TOOL_RATE_LIMIT: str = env.str("TOOL_RATE_LIMIT", default="")  # executions per tool, all processes; "" = off

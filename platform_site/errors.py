@@ -78,6 +78,13 @@ class PayloadTooLarge(PlatformError):
     message = "Request body is too large"
 
 
+class RateLimited(PlatformError):
+    code = "rate_limit_exceeded"
+    http_status = 429
+    type = "rate_limit_error"
+    message = "Too many requests"
+
+
 class Unavailable(PlatformError):
     code = "unavailable"
     http_status = 503

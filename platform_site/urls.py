@@ -9,6 +9,7 @@ from catalog.apis import (
     ToolListCreateApi,
 )
 from platform_site.views import health, metrics
+from retrieval.apis import TemplateSearchApi, ToolSearchApi
 from runtime.apis import InstancesApi, ModelsApi
 from sessions_app.apis import AgentsListApi, AgentStateApi
 from templates_app.apis import (
@@ -20,10 +21,12 @@ from templates_app.apis import (
 
 admin_api = [
     path("admin/tools", ToolListCreateApi.as_view(), name="admin-tools"),
+    path("admin/tools/search", ToolSearchApi.as_view(), name="admin-tools-search"),
     path("admin/tools/<str:ref>", ToolDetailApi.as_view(), name="admin-tool"),
     path("admin/tools/<str:ref>/activate", ToolActivateApi.as_view(), name="admin-tool-activate"),
     path("admin/tools/<str:ref>/deactivate", ToolDeactivateApi.as_view(), name="admin-tool-deactivate"),
     path("admin/templates", TemplateListCreateApi.as_view(), name="admin-templates"),
+    path("admin/templates/search", TemplateSearchApi.as_view(), name="admin-templates-search"),
     path("admin/templates/<str:ref>", TemplateDetailApi.as_view(), name="admin-template"),
     path("admin/templates/<str:ref>/versions", TemplateVersionCreateApi.as_view(), name="admin-template-versions"),
     path("admin/templates/<str:ref>/activate", TemplateActivateApi.as_view(), name="admin-template-activate"),

@@ -1,6 +1,6 @@
 """GET /v1/models (served templates as OpenAI models) and GET /admin/instances."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,16 +27,23 @@ class ModelsApi(APIView):
             }
             for spec in template_specs_served()
         ]
+        data.append({"id": "router", "object": "model", "created": 0, "owned_by": "agent-platform",
+                     "description": "Picks the best agent template for each request (agent directory)."})
         return Response({"object": "list", "data": data})
+
+
+class InstancesFilterSerializer(serializers.Serializer):
+    include_stopped = serializers.BooleanField(required=False, default=False)
 
 
 class InstancesApi(APIView):
     """GET /admin/instances: agent instances of every server process (admin key)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("include_stopped", bool)],
+        parameters=[InstancesFilterSerializer],
         responses=inline_serializer("Instances", {"instances": serializers.ListField(child=serializers.DictField())}),
     )
     def get(self, request):
-        include = request.query_params.get("include_stopped", "").lower() in ("1", "true", "yes")
-        return Response({"instances": instances_list(include_stopped=include)})
+        filters = InstancesFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return Response({"instances": instances_list(include_stopped=filters.validated_data["include_stopped"])})

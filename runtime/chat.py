@@ -21,7 +21,9 @@ from runtime.delegation import PoolDelegator
 from runtime.errors import InvalidChatRequest, UnsupportedParameter
 from runtime.events import EventSink
 from runtime.instance import RunResult
+from runtime.llm import LLMClient
 from runtime.pool import AgentPool
+from runtime.router import ROUTER_MODEL, route
 from sessions_app import selectors as session_selectors
 from sessions_app import services as session_services
 from sessions_app.errors import SessionNotWaiting
@@ -102,7 +104,8 @@ class ChatRun:
     result: RunResult | None = field(default=None)
 
 
-def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance_id) -> tuple[str, str, list]:
+def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance_id,
+              routing: dict | None = None) -> tuple[str, str, list]:
     """Create the session on ``instance_id`` (``researching``, instance ``busy``); its id, task, messages."""
     task = last_user_text(request)
     pack = spec.content.prompt_pack
@@ -113,7 +116,7 @@ def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, 
             break
     session = session_services.session_start(
         instance_id=instance_id, template_version_id=spec.version_id, task=task, messages=messages,
-        api_key_id=api_key_id,
+        api_key_id=api_key_id, routing=routing,
     )
     return str(session.pk), task, messages
 
@@ -157,6 +160,7 @@ class Runtime:
         self.channel: str | None = None
         self._background: list[asyncio.Task] = []
         self.delegator = PoolDelegator(self)
+        self._router_client: LLMClient | None = None
 
     async def ensure_started(self) -> None:
         if self._background:
@@ -187,12 +191,19 @@ class Runtime:
 
     async def open(self, request: ChatRequest, *, api_key_id: int | None) -> ChatRun:
         await self.ensure_started()
-        kind, spec = await db(_resolve)(request.model)
-        if kind == "session":
-            return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
+        routing = None
+        if request.model == ROUTER_MODEL:
+            choice = await route(last_user_text(request), settings=self.settings.router, llm=self._router_llm())
+            logger.info("router chose %s (%s, score %.3f)", choice.template, choice.method, choice.score)
+            spec = await db(template_selectors.template_spec_get)(name=choice.template)
+            routing = choice.as_dict()
+        else:
+            kind, spec = await db(_resolve)(request.model)
+            if kind == "session":
+                return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
         instance = await self.pool.acquire(spec)
         try:
-            session_id, task, messages = await db(_open_new)(spec, request, api_key_id, instance.id)
+            session_id, task, messages = await db(_open_new)(spec, request, api_key_id, instance.id, routing)
         except BaseException:
             await self.pool.release(instance)
             raise
@@ -234,6 +245,14 @@ class Runtime:
         chat_run = ChatRun(session_id=session_id, queue=queue, task=asyncio.create_task(run()), include_usage=include_usage)
         self.running[session_id] = chat_run
         return chat_run
+
+    def _router_llm(self) -> LLMClient | None:
+        """The LLM for router tie-breaks (environment defaults), built once when enabled."""
+        if not self.settings.router.llm_tiebreak or not self.settings.llm_base_url:
+            return None
+        if self._router_client is None:
+            self._router_client = LLMClient(self.settings.default_llm())
+        return self._router_client
 
     async def cancel(self, session_id: str, *, wait_s: float = 10.0) -> str:
         """Cancel a session wherever it runs; a waiting (or not started) one is cancelled directly."""

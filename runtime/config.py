@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from access.ratelimit import RateLimit
 from runtime.llm import LLMSettings
+from runtime.router import RouterSettings
 from templates_app.specs import TemplateSpec
 
 
@@ -28,6 +30,10 @@ class RuntimeSettings:
     pool_global: int = 64
     pool_acquire_timeout_s: float = 10.0
     max_delegation_depth: int = 3
+    environment_allowlist: tuple[str, ...] = ()
+    api_key_rate: RateLimit | None = None
+    tool_rate: RateLimit | None = None
+    router: RouterSettings = RouterSettings("sgr_agent", 0.80, 0.01, False)
 
     @classmethod
     def from_django(cls) -> RuntimeSettings:
@@ -47,7 +53,24 @@ class RuntimeSettings:
             pool_global=settings.POOL_GLOBAL,
             pool_acquire_timeout_s=settings.POOL_ACQUIRE_TIMEOUT_S,
             max_delegation_depth=settings.AGENT_MAX_DELEGATION_DEPTH,
+            environment_allowlist=tuple(settings.TOOL_ENVIRONMENT_ALLOWLIST),
+            api_key_rate=RateLimit.parse(settings.API_KEY_RATE_LIMIT),
+            tool_rate=RateLimit.parse(settings.TOOL_RATE_LIMIT),
+            router=RouterSettings(
+                default_template=settings.ROUTER_DEFAULT_TEMPLATE, min_score=settings.ROUTER_MIN_SCORE,
+                tie_margin=settings.ROUTER_TIE_MARGIN, llm_tiebreak=settings.ROUTER_LLM_TIEBREAK,
+            ),
         )
+
+    def tool_allowed_here(self, name: str, tags: tuple[str, ...], is_system: bool) -> bool:
+        """TOOL_ENVIRONMENT_ALLOWLIST: names or ``tag:<tag>``; empty allows every tool."""
+        if is_system or not self.environment_allowlist:
+            return True
+        return name in self.environment_allowlist or any(f"tag:{t}" in self.environment_allowlist for t in tags)
+
+    def default_llm(self) -> LLMSettings:
+        return LLMSettings(base_url=self.llm_base_url, api_key=self.llm_api_key, model=self.llm_model,
+                           timeout_s=self.llm_timeout_s, max_retries=self.llm_max_retries)
 
     def llm_for(self, spec: TemplateSpec) -> LLMSettings:
         """The template's llm_config over the environment defaults."""

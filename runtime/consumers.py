@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 
+from access.ratelimit import rate_limit_take
 from access.selectors import Principal, principal_from_header
 from platform_site.errors import (
     InvalidRequest,
@@ -22,6 +24,7 @@ from platform_site.errors import (
     NotFound,
     PayloadTooLarge,
     PlatformError,
+    RateLimited,
     platform_error_body,
 )
 from runtime import streaming
@@ -80,12 +83,25 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
         if self._started:  # headers are out: in-band error event, then close
             await self.send_body(streaming.sse(platform_error_body(exc)), more_body=False)
             return
-        await self.send_json(exc.http_status, platform_error_body(exc))
+        headers = []
+        if "retry_after_s" in exc.details:
+            headers.append((b"retry-after", str(max(1, math.ceil(exc.details["retry_after_s"]))).encode()))
+        await self.send_json(exc.http_status, platform_error_body(exc), headers)
 
     async def principal(self) -> Principal:
         headers = dict(self.scope.get("headers", []))
         header = headers.get(b"authorization", b"").decode("latin-1")
         return await db(principal_from_header)(header)
+
+    async def check_rate(self, principal: Principal) -> None:
+        """Per API key token bucket (API_KEY_RATE_LIMIT), shared by all server processes."""
+        limit = get_runtime().settings.api_key_rate
+        if limit is None:
+            return
+        wait_s = await db(rate_limit_take)(key=f"api_key:{principal.key_id}", limit=limit)
+        if wait_s is not None:
+            raise RateLimited(f"Rate limit of this API key reached; retry in {wait_s:.1f}s",
+                              retry_after_s=round(wait_s, 1))
 
     @staticmethod
     def parse_json(body: bytes):
@@ -155,6 +171,7 @@ class ChatCompletionsConsumer(PlatformHttpConsumer):
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
         principal = await self.principal()
+        await self.check_rate(principal)
         request = parse_chat_request(self.parse_json(body))
         run = await get_runtime().open(request, api_key_id=principal.key_id)
         if request.stream:

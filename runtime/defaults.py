@@ -10,6 +10,7 @@ from django.db import transaction
 
 from catalog.models import Tool
 from catalog.services import tool_create, tool_update
+from retrieval.directory import directory_refresh
 from runtime.tools.base import BaseTool
 from runtime.tools.standard import STANDARD_TOOLS
 from runtime.tools.system import SYSTEM_TOOLS
@@ -33,7 +34,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
     },
     "tool_calling_agent": {
         "agent_kind": "tool_calling",
-        "description": "General assistant using plain function calling.",
+        "description": "General assistant using plain function calling (no separate reasoning step).",
         "tags": ["general"],
         "tool_policy": {"allowlist": RESEARCH_TOOLS, "max_tools_in_prompt": 10},
     },
@@ -123,4 +124,5 @@ def load_defaults() -> dict[str, int]:
         if not AgentTemplate.objects.filter(name=name).exists():
             template_create(name=name, content=content, note="default template")
             templates += 1
+    directory_refresh()
     return {"tools_created": created, "tools_updated": updated, "templates_created": templates}

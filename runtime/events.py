@@ -17,6 +17,7 @@ class EventSink:
         self.session_id = session_id
         self.queue = queue
         self._tool_index = 0
+        self._result_index = 0
 
     async def _put(self, item: Any) -> None:
         if self.queue is not None:
@@ -39,5 +40,13 @@ class EventSink:
         await self._put(streaming.chunk(self.session_id, f"{n}-action", self._call_delta(action)))
 
     async def tool_result(self, n: int, action: Action, result: str) -> None:
-        delta = {"role": "tool", "tool_call_id": action.call_id, "content": result}
+        # Not ``{"role": "tool", "content": ...}``: clients accumulate every delta into the one
+        # assistant message, so a tool result there would be glued to the answer (LangChain,
+        # openai-python's ``.stream()``) and ``role`` overwritten ("assistanttool" in Python, "tool"
+        # in the Node client, whose stream helper then fails). A key of its own is carried along
+        # untouched; indexed like ``tool_calls`` so accumulators build a clean list.
+        index = self._result_index
+        self._result_index += 1
+        delta = {"tool_results": [{"index": index, "tool_call_id": action.call_id, "name": action.name,
+                                   "content": result}]}
         await self._put(streaming.chunk(self.session_id, f"{n}-action", delta))

@@ -33,9 +33,14 @@ from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
 from runtime.tools.agent_tool import AgentExecutable
 from runtime.tools.base import SourceRef, ToolContext
-from runtime.tools.executors import Executable, build_executable
+from runtime.tools.executors import (
+    RISK_ORDER,
+    Executable,
+    RateLimitedExecutable,
+    build_executable,
+)
 from runtime.tools.http_tool import HttpExecutable
-from runtime.tools.search import TavilySearchProvider
+from runtime.tools.search import DirectFetchExtractor, TavilySearchProvider
 from sessions_app import selectors as session_selectors
 from sessions_app import services as session_services
 from sessions_app.models import InstanceStatus, SessionState
@@ -64,6 +69,15 @@ def _load(session_id: str | None, tool_names: list[str]):
     return saved, tool_specs_by_name(names=tool_names)
 
 
+def _search_step(query: str, spec: TemplateSpec, facts: dict):
+    from catalog.selectors import tool_specs_by_name
+    from retrieval.toolsearch import tool_search_for_step
+
+    outcome = tool_search_for_step(query=query, template=spec, facts=facts,
+                                   top_k=spec.content.tool_policy.max_tools_in_prompt)
+    return outcome, tool_specs_by_name(names=[r.name for r in outcome.results])
+
+
 class AgentInstance:
     def __init__(self, *, spec: TemplateSpec, settings: RuntimeSettings, row_id: uuid.UUID) -> None:
         self.id = row_id
@@ -75,7 +89,8 @@ class AgentInstance:
         llm_settings = settings.llm_for(spec)
         self.llm = LLMClient(llm_settings) if llm_settings.base_url else None
         self.search = (
-            TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key)
+            TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key,
+                                 fallback=DirectFetchExtractor(allow_private=settings.http_allow_private))
             if settings.tavily_base_url else None
         )
         self.rules = policy_rules(
@@ -128,19 +143,40 @@ class AgentInstance:
         self.status = to
 
     # -- running ------------------------------------------------------------------------------
+    @property
+    def uses_retrieval(self) -> bool:
+        return self.spec.content.tool_policy.strategy == "retrieval"
+
     def tool_names(self) -> list[str]:
+        """Tools loaded at session start: system, required, and (static strategy) the allowlist."""
         policy = self.spec.content.tool_policy
-        names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + policy.allowlist
+        names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + ([] if self.uses_retrieval else policy.allowlist)
         denied = set(policy.denylist)
         return [n for n in dict.fromkeys(names) if n not in denied]
 
     def _executable(self, spec) -> Executable:
         key = (spec.name, spec.revision)
         if key not in self._executables or self._executables[key].spec != spec:
-            self._executables[key] = build_executable(
+            executable = build_executable(
                 spec, entrypoint_allowlist=self.settings.entrypoint_allowlist, extra_kinds=self._kinds
             )
+            if self.settings.tool_rate is not None and not spec.is_system:
+                executable = RateLimitedExecutable(executable, self.settings.tool_rate)
+            self._executables[key] = executable
         return self._executables[key]
+
+    async def _retrieve(self, *, query: str, facts: dict) -> tuple[dict[str, Executable], dict[str, str]]:
+        """This step's tools from tool search (template filters and rules applied, pinned tools added)."""
+        outcome, specs = await db(_search_step)(query, self.spec, facts)
+        found = {r.name: self._executable(specs[r.name]) for r in outcome.results
+                 if r.name in specs and self._permitted(specs[r.name])}
+        return found, outcome.removed
+
+    def _permitted(self, spec) -> bool:
+        """This environment's allowlist and the template's risk ceiling (high risk needs max_risk=high)."""
+        ceiling = RISK_ORDER[self.spec.content.tool_policy.max_risk]
+        return (self.settings.tool_allowed_here(spec.name, spec.tags, spec.is_system)
+                and (spec.is_system or RISK_ORDER.get(spec.risk, 2) <= ceiling))
 
     async def run_session(
         self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None,
@@ -170,7 +206,7 @@ class AgentInstance:
 
     def _context(self, session_id: str, task: str, saved, recorder: SessionRecorder) -> ToolContext:
         ctx = ToolContext(session_id=session_id, task=task, store=recorder, llm=self.llm, http=self.http,
-                          search=self.search)
+                          search=self.search, allow_private_fetch=self.settings.http_allow_private)
         if saved is None:
             return ctx
         view, _, sources = saved
@@ -198,10 +234,12 @@ class AgentInstance:
                 raise LLMError("No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)")
             if "reasoning_tool" not in specs and self.spec.agent_kind != "tool_calling":
                 raise ModelMisbehaved("reasoning_tool is not active in the tool catalog")
-            tools = {name: self._executable(specs[name]) for name in self.tool_names() if name in specs}
+            tools = {name: self._executable(specs[name]) for name in self.tool_names()
+                     if name in specs and self._permitted(specs[name])}
             agent = AGENT_KINDS[self.spec.agent_kind](
                 spec=self.spec, ctx=ctx, history=history, tools=tools, rules=self.rules,
                 llm=self.llm, recorder=ctx.store, events=sink,
+                retriever=self._retrieve if self.uses_retrieval else None,
             )
             self._agent = agent
             await sink.start()
@@ -223,10 +261,14 @@ class AgentInstance:
             case Finish(answer=answer, reason=reason):
                 return await self._end(session_id, ctx, SessionState.FAILED, text=answer,
                                        error=reason or "the agent reported failure",
-                                       finish_reason="length" if reason else "stop")
+                                       finish_reason="length" if reason.startswith("max_iterations") else "stop")
 
     async def _loop(self, agent, ctx: ToolContext):
-        """The step loop with its hard cap: the run always ends."""
+        """The step loop with its hard cap: the run always ends. Transition rules run as the session
+        enters ``researching`` and as it leaves for ``waiting_for_clarification``."""
+        forced = agent.on_transition(SessionState.RESEARCHING)
+        if forced is not None:
+            return forced
         max_iterations = self.spec.content.execution_policy.max_iterations
         while ctx.iteration < max_iterations:
             ctx.iteration += 1
@@ -243,7 +285,9 @@ class AgentInstance:
             match outcome:
                 case Continue():
                     continue
-                case WaitForUser() | Finish():
+                case WaitForUser():
+                    return agent.on_transition(SessionState.WAITING_FOR_CLARIFICATION) or outcome
+                case Finish():
                     return outcome
         reason = f"max_iterations={max_iterations} reached without a final answer"
         return Finish(answer=f"Stopped: {reason}.", status="failed", reason=reason)

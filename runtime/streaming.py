@@ -1,7 +1,11 @@
 """OpenAI ``chat.completion.chunk`` / ``chat.completion`` shapes and SSE framing.
 
 Chunk ids are phase ids: ``0-start``, ``{n}-reasoning``, ``{n}-action``,
-``{n}-final``; the ``model`` field is the session id.
+``{n}-final``; the ``model`` field is the session id. Progress chunks carry the
+agent's own calls as ``tool_calls`` deltas and their results as ``tool_results``
+(``[{"index", "tool_call_id", "name", "content"}]``), never as ``content``, so a
+client that accumulates the deltas gets exactly the final answer, which the last
+chunk carries (with ``finish_reason``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from platform_site.openapi import error_responses
 from templates_app.models import AgentKind, AgentTemplate, AgentTemplateVersion
 from templates_app.selectors import template_get, template_version_get, templates_list
 from templates_app.services import CONTENT_FIELDS, template_create, template_version_activate, template_version_create
@@ -101,7 +102,7 @@ class TemplateListCreateApi(GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(TemplateOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateDetailSerializer})
+    @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateDetailSerializer, **error_responses(409)})
     def post(self, request):
         data = TemplateCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -20,9 +20,18 @@ hold no limit logic.
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 _OPS = {
     "==": operator.eq, "!=": operator.ne, ">=": operator.ge, ">": operator.gt,
@@ -167,3 +176,47 @@ def policy_rules(*, max_iterations: int, max_searches: int, max_clarifications: 
     ])
 
 
+@dataclass
+class RuleDecision:
+    """What the rules decided for one evaluation: the tool names kept and why others went."""
+
+    tools: list[str]
+    removed: dict[str, str] = field(default_factory=dict)  # tool -> rule name
+    required: list[str] = field(default_factory=list)
+    stage: str | None = None
+    finish: Finish | None = None
+    finish_rule: str = ""
+    keep_only: set[str] | None = None  # what keep_only_tools actions left allowed (None: no such action)
+    fired: list[str] = field(default_factory=list)
+
+
+def apply_rules(rules: list[Rule], facts: dict[str, Any], tools: list[str], *, phase: str = "before_retrieval") -> RuleDecision:
+    """Apply every rule of ``phase`` whose condition holds, in order, to the candidate ``tools``."""
+    decision = RuleDecision(tools=list(tools))
+    for rule in rules:
+        if phase not in rule.phases:
+            continue
+        if rule.when is not None and not rule.when.holds(facts):
+            continue
+        decision.fired.append(rule.name)
+        for action in rule.then:
+            match action:
+                case RemoveTools(tools=names):
+                    for name in names:
+                        if name in decision.tools:
+                            decision.tools.remove(name)
+                            decision.removed[name] = rule.name
+                case KeepOnlyTools(tools=names):
+                    decision.keep_only = set(names) if decision.keep_only is None else decision.keep_only & set(names)
+                    for name in [t for t in decision.tools if t not in names]:
+                        decision.tools.remove(name)
+                        decision.removed[name] = rule.name
+                case RequireTool(tool=name):
+                    decision.required.append(name)
+                case SetStage(stage=stage):
+                    decision.stage = stage
+                    facts["stage"] = stage
+                case Finish():
+                    decision.finish = action
+                    decision.finish_rule = rule.name
+    return decision

@@ -48,6 +48,7 @@ def template_create(*, name: str, content: dict[str, Any] | None = None, note: s
     version = _version_write(template=template, number=1, content=validated, note=note or "created")
     template.active_version = version
     template.save(update_fields=["active_version", "updated_at"])
+    _directory_refresh(template.pk)
     return version
 
 
@@ -71,6 +72,7 @@ def template_version_create(
     if activate:
         template.active_version = version
         template.save(update_fields=["active_version", "updated_at"])
+        _directory_refresh(template.pk)
     return version
 
 
@@ -81,7 +83,15 @@ def template_version_activate(*, version: AgentTemplateVersion) -> AgentTemplate
     if template.active_version_id != version.pk:
         template.active_version = version
         template.save(update_fields=["active_version", "updated_at"])
+        _directory_refresh(template.pk)
     return template
+
+
+def _directory_refresh(template_id: int) -> None:
+    """The agent directory indexes active versions: refresh it after this transaction."""
+    from retrieval.directory import directory_refresh_on_commit
+
+    directory_refresh_on_commit(template_id=template_id)
 
 
 def template_version_content(*, version: AgentTemplateVersion) -> TemplateContent:

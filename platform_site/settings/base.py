@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "platform_site.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,7 +116,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["access.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.IsAdminKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "platform_site.drf.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # the API takes JSON bodies only
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "platform_site.drf.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -130,6 +132,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {"AgentKindEnum": "templates_app.models.AgentKind"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "platform_site.openapi.document_error_responses",
+    ],
 }
 
 if E.REDIS_URL:
@@ -183,3 +189,12 @@ POOL_GLOBAL = E.POOL_GLOBAL
 POOL_ACQUIRE_TIMEOUT_S = E.POOL_ACQUIRE_TIMEOUT_S
 METRICS_PUBLIC = E.METRICS_PUBLIC
 AGENT_MAX_DELEGATION_DEPTH = E.AGENT_MAX_DELEGATION_DEPTH
+EMBEDDING_MODEL = E.EMBEDDING_MODEL
+DIRECTORY_EMBEDDING_MODEL = E.DIRECTORY_EMBEDDING_MODEL
+ROUTER_DEFAULT_TEMPLATE = E.ROUTER_DEFAULT_TEMPLATE
+ROUTER_MIN_SCORE = E.ROUTER_MIN_SCORE
+ROUTER_TIE_MARGIN = E.ROUTER_TIE_MARGIN
+ROUTER_LLM_TIEBREAK = E.ROUTER_LLM_TIEBREAK
+TOOL_ENVIRONMENT_ALLOWLIST = E.TOOL_ENVIRONMENT_ALLOWLIST
+API_KEY_RATE_LIMIT = E.API_KEY_RATE_LIMIT
+TOOL_RATE_LIMIT = E.TOOL_RATE_LIMIT

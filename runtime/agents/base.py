@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from platform_site import observability as obs
@@ -72,6 +72,7 @@ class BaseAgent:
         llm: LLMClient,
         recorder: SessionRecorder,
         events: EventSink,
+        retriever: Callable[..., Awaitable[tuple[dict[str, Executable], dict[str, str]]]] | None = None,
     ) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -81,6 +82,7 @@ class BaseAgent:
         self.llm = llm
         self.recorder = recorder
         self.events = events
+        self.retriever = retriever
         self.policy = spec.content.execution_policy
         self._forced: Finish | None = None
         self._required: str | None = None
@@ -97,14 +99,30 @@ class BaseAgent:
         return await self._action_phase(action)
 
     async def _prepare_tools(self) -> OfferedTools:
-        """Candidate tools → rules → cap at ``max_tools_in_prompt`` (system tools kept first)."""
+        """Candidates (the template's tools, or tool search for this step) → rules (before and
+        after retrieval) → cap at ``max_tools_in_prompt`` (system tools kept first)."""
         candidates = [name for name in self.tools if name != REASONING_TOOL]
-        decision = apply_rules(self.rules, self.facts(), candidates)
+        facts = self.facts()
+        removed_by_search: dict[str, str] = {}
+        if self.retriever is not None:
+            found, removed_by_search = await self.retriever(query=self.retrieval_query(), facts=facts)
+            self.tools.update(found)
+            candidates = [name for name in found if name != REASONING_TOOL]
+        decision = apply_rules(self.rules, facts, candidates, phase="before_retrieval")
+        decision.removed = {**removed_by_search, **decision.removed}
+        after = apply_rules(self.rules, facts, decision.tools, phase="after_retrieval")
+        decision.tools = after.tools
+        decision.removed.update(after.removed)
+        decision.required += after.required
+        decision.stage = after.stage or decision.stage
+        if after.finish is not None:
+            decision.finish, decision.finish_rule = after.finish, after.finish_rule
         if decision.stage is not None:
             self.ctx.extra["stage"] = decision.stage
         if decision.finish is not None:
             status = decision.finish.status
-            self._forced = Finish(answer=decision.finish.message, status=status, reason=decision.fired[-1])
+            self._forced = Finish(answer=decision.finish.message, status=status,
+                                  reason=f"finished by rule {decision.finish_rule!r}")
         self._required = next((t for t in decision.required if t in decision.tools), None)
         cap = self.spec.content.tool_policy.max_tools_in_prompt
         system = [n for n in decision.tools if n in SYSTEM_TOOL_NAMES]
@@ -194,13 +212,30 @@ class BaseAgent:
         return Finish(answer=outcome.text, status=outcome.status)
 
     # -- helpers -----------------------------------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def retrieval_query(self) -> str:
+        """Tool search query: the task plus the next step of the latest reasoning."""
+        reasoning = self.ctx.current_reasoning or {}
+        steps = reasoning.get("remaining_steps") or []
+        next_step = steps[0] if steps and isinstance(steps[0], str) else ""
+        return f"{self.ctx.task}\n{next_step}".strip()
+
+    def on_transition(self, state: str) -> Finish | None:
+        """Rules of the ``transition`` phase, as the session enters ``state``: a stage, or an ending."""
+        decision = apply_rules(self.rules, self.facts(state=state), [], phase="transition")
+        if decision.stage is not None:
+            self.ctx.extra["stage"] = decision.stage
+        if decision.finish is None:
+            return None
+        return Finish(answer=decision.finish.message, status=decision.finish.status,
+                      reason=f"finished by rule {decision.finish_rule!r}")
+
+    def facts(self, *, state: str = "researching") -> dict[str, Any]:
         ctx = self.ctx
         return {
             "iteration": ctx.iteration,
             "searches_used": ctx.searches_used,
             "clarifications_used": ctx.clarifications_used,
-            "state": "researching",
+            "state": state,
             "stage": ctx.extra.get("stage", ""),
             "last_tool": ctx.extra.get("last_tool", ""),
             "tool_calls": dict(ctx.tool_counts),

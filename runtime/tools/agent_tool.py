@@ -18,6 +18,7 @@ from catalog.specs import ToolSpec
 from runtime.tools.base import ToolContext, ToolError
 from runtime.tools.executors import check_arguments
 
+
 @dataclass(frozen=True)
 class ChildResult:
     session_id: str

@@ -71,6 +71,7 @@ class ToolContext:
     outcome: Outcome | None = None
     max_search_results: int = 10
     max_page_chars: int = 20_000
+    allow_private_fetch: bool = False  # HTTP_TOOL_ALLOW_PRIVATE: pages on private/loopback addresses
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add_source(self, url: str, title: str = "", snippet: str = "") -> SourceRef:

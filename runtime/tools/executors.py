@@ -37,6 +37,27 @@ class PythonExecutable:
         return await tool(ctx)
 
 
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+class RateLimitedExecutable:
+    """Takes a token from the tool's bucket (shared by all processes) before each call."""
+
+    def __init__(self, inner: Executable, limit) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+        self.limit = limit
+
+    async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        from access.ratelimit import rate_limit_take
+        from runtime.db import db
+
+        wait_s = await db(rate_limit_take)(key=f"tool:{self.spec.name}", limit=self.limit)
+        if wait_s is not None:
+            raise ToolError(f"tool {self.spec.name} is rate limited; try again in {wait_s:.0f}s or use another tool")
+        return await self.inner.run(arguments, ctx)
+
+
 class DeclaredExecutable:
     def __init__(self, spec: ToolSpec, reason: str) -> None:
         self.spec = spec

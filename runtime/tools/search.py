@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from catalog.netguard import UnsafeURL, check_url
 from runtime.tools.base import ToolError
 
 logger = logging.getLogger(__name__)
@@ -96,9 +97,20 @@ class DirectFetchExtractor:
 
     name = "direct fetch"
 
-    def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2_000_000) -> None:
+    def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2_000_000, allow_private: bool = False,
+                 max_redirects: int = 5) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.allow_private = allow_private
+        self.max_redirects = max_redirects
+
+    def _checked(self, url: str) -> str | None:
+        """Why ``url`` may not be fetched (private/loopback/link-local target), or None."""
+        try:
+            check_url(url, allow_private=self.allow_private, require_resolvable=not self.allow_private)
+        except UnsafeURL as exc:
+            return f"refused: {exc}"
+        return None
 
     async def extract(self, urls: list[str], *, http: httpx.AsyncClient) -> list[ExtractResult]:
         return list(await asyncio.gather(*(self._fetch(url, http) for url in urls)))
@@ -106,31 +118,42 @@ class DirectFetchExtractor:
     async def _fetch(self, url: str, http: httpx.AsyncClient) -> ExtractResult:
         if not url.startswith(("http://", "https://")):
             return url, None, "only http(s) URLs can be fetched"
+        target = url
         try:
-            async with http.stream("GET", url, timeout=self.timeout, follow_redirects=True,
-                                   headers={"Accept": "text/html, text/plain;q=0.9, */*;q=0.1"}) as resp:
-                if resp.status_code >= 400:
-                    return url, None, f"HTTP {resp.status_code} from the page"
-                ctype = resp.headers.get("content-type", "").lower()
-                if ctype and not any(t in ctype for t in ("html", "text/", "json", "xml")):
-                    return url, None, f"unsupported content type {ctype.split(';')[0]}"
-                body = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) >= self.max_bytes:
-                        del body[self.max_bytes:]
-                        break
-                text = bytes(body).decode(resp.encoding or "utf-8", errors="replace")
+            for _ in range(self.max_redirects + 1):  # every hop is checked: no redirect to a private address
+                refused = self._checked(target)
+                if refused:
+                    return url, None, refused
+                async with http.stream("GET", target, timeout=self.timeout, follow_redirects=False,
+                                       headers={"Accept": "text/html, text/plain;q=0.9, */*;q=0.1"}) as resp:
+                    if resp.is_redirect:
+                        target = str(resp.url.join(resp.headers.get("location", "")))
+                        continue
+                    return url, *await self._read(resp)
+            return url, None, f"more than {self.max_redirects} redirects"
         except httpx.TimeoutException:
             return url, None, f"timed out after {self.timeout:g}s"
         except httpx.HTTPError as exc:
             return url, None, f"fetch failed ({type(exc).__name__})"
+
+    async def _read(self, resp: httpx.Response) -> tuple[str | None, str | None]:
+        """(text, None) or (None, why not) for a non-redirect response."""
+        if resp.status_code >= 400:
+            return None, f"HTTP {resp.status_code} from the page"
+        ctype = resp.headers.get("content-type", "").lower()
+        if ctype and not any(t in ctype for t in ("html", "text/", "json", "xml")):
+            return None, f"unsupported content type {ctype.split(';')[0]}"
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body.extend(chunk)
+            if len(body) >= self.max_bytes:
+                del body[self.max_bytes:]
+                break
+        text = bytes(body).decode(resp.encoding or "utf-8", errors="replace")
         if not ctype or "html" in ctype:
             text = html_to_text(text)
         text = text.strip()
-        if not text:
-            return url, None, "the page has no readable text"
-        return url, text, None
+        return (text, None) if text else (None, "the page has no readable text")
 
 
 # -- Tavily -----------------------------------------------------------------------------------

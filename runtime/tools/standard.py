@@ -99,7 +99,7 @@ class ExtractPageContentTool(BaseTool):
 
     async def __call__(self, ctx: ToolContext) -> str:
         urls = list(dict.fromkeys(self.urls))
-        extractor = ctx.search if ctx.search is not None else DirectFetchExtractor()
+        extractor = ctx.search if ctx.search is not None else DirectFetchExtractor(allow_private=ctx.allow_private_fetch)
         async with _http_client(ctx) as http:
             results = await extractor.extract(urls, http=http)
 

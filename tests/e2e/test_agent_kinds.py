@@ -150,8 +150,8 @@ def test_a_tool_that_raises_is_recorded_and_fed_back(platform_server, scripted_l
     assert "exploding_tool" in offered(scripted_llm.requests[0])
     fed_back = scripted_llm.requests[1]["messages"][-1]
     assert fed_back["role"] == "tool" and fed_back["content"] == expected
-    tool_result = [c for c in chunks if c.id == "1-action" and c.choices[0].delta.role == "tool"]
-    assert tool_result[0].choices[0].delta.content == expected
+    tool_result = [c for c in chunks if c.id == "1-action" and c.choices[0].delta.model_extra.get("tool_results")]
+    assert tool_result[0].choices[0].delta.model_extra["tool_results"][0]["content"] == expected
     execution = ToolExecution.objects.get(session_id=session_id, tool_name="exploding_tool")
     assert execution.status == "error"
     assert execution.error == "tool exploding_tool failed: RuntimeError: boom while inspecting the reactor"

@@ -67,7 +67,7 @@ def test_disconnect_mid_stream_cancels_the_session(server, scripted_llm, chat_ke
     with open_stream(server, chat_key) as response:
         second_id = response.headers["x-session-id"]
         for event in events_of(response):
-            if event["choices"][0]["delta"].get("role") == "tool":  # the plan's result
+            if event["choices"][0]["delta"].get("tool_results"):  # the plan's result
                 break
         wait_for(lambda: len(scripted_llm.requests) == 4)
 

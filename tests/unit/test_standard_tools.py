@@ -52,7 +52,9 @@ def store() -> RecordingStore:
 
 @pytest.fixture
 def ctx(scripted_search: ScriptedSearch, http: httpx.AsyncClient, store: RecordingStore) -> ToolContext:
-    provider = TavilySearchProvider(scripted_search.base_url, API_KEY, timeout=2.0)
+    # the scripted server is on 127.0.0.1: these tests allow private pages explicitly
+    provider = TavilySearchProvider(scripted_search.base_url, API_KEY, timeout=2.0,
+                                    fallback=DirectFetchExtractor(allow_private=True))
     return ToolContext(session_id="s-1", task="research", store=store, http=http, search=provider)
 
 
@@ -175,14 +177,14 @@ async def test_extract_all_failing_is_a_tool_error(ctx, scripted_search, store):
 
 async def test_extract_without_search_provider_fetches_directly(scripted_search, http, store):
     url = scripted_search.add_page("plain", "just text", content_type="text/plain")
-    ctx = ToolContext(session_id="s", task="t", store=store, http=http)
+    ctx = ToolContext(session_id="s", task="t", store=store, http=http, allow_private_fetch=True)
     out = await ExtractPageContentTool(reasoning="read", urls=[url])(ctx)
     assert "just text" in out
 
 
 async def test_direct_fetch_caps_body_size(scripted_search, http):
     url = scripted_search.add_page("big", "<p>" + "a" * 10_000 + "</p>")
-    [(_, content, error)] = await DirectFetchExtractor(max_bytes=100).extract([url], http=http)
+    [(_, content, error)] = await DirectFetchExtractor(max_bytes=100, allow_private=True).extract([url], http=http)
     assert error is None and content is not None and len(content) < 100
 
 
@@ -281,3 +283,25 @@ def test_tool_names_descriptions_and_schemas():
         schema = tool.parameters_schema()
         assert schema["type"] == "object" and "reasoning" in schema["required"]
     assert WebSearchTool.parameters_schema()["properties"]["max_results"]["maximum"] == 10
+
+
+async def test_pages_on_private_addresses_are_refused_by_default(scripted_search, http, store):
+    url = scripted_search.add_page("secret", "internal data")
+    ctx = ToolContext(session_id="s", task="t", store=store, http=http)
+    with pytest.raises(ToolError) as caught:
+        await ExtractPageContentTool(reasoning="read", urls=[url])(ctx)
+    assert "refused" in str(caught.value) and "127.0.0.1" in str(caught.value)
+    assert scripted_search.page_hits == []  # nothing was fetched
+
+
+async def test_redirect_to_a_private_address_is_refused():
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"location": "http://169.254.169.254/latest/meta-data/"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        [(_, content, error)] = await DirectFetchExtractor().extract(["https://93.184.216.34/page"], http=client)
+    assert content is None and "169.254.169.254" in error and "refused" in error
+    assert seen == ["https://93.184.216.34/page"]  # the metadata address was never requested

@@ -1,0 +1,325 @@
+"""This platform vs sgr-agent-core 0.7.1: same zero-latency scripted LLM, same task, same client.
+
+Each server gets its own scripted LLM (reasoning tool call for the reasoning phase, final answer for
+the action: two LLM calls per session). Both servers run at once and are measured in interleaved
+rounds (n sequential streaming sessions, then n at concurrency C) so load swings hit both alike.
+Ours persists every session and message in PostgreSQL (counted); sgr-agent-core keeps its agents in
+memory and writes one JSON log per session (its default `execution.logs_dir`; counted). It is
+installed once into var/bench-sgr-venv (Python 3.11) and reused. Overhead per step = (session wall
+- LLM service time timed inside the LLM server) / LLM calls, sequential sessions.
+Prints one JSON object; exits 1 if sgr-agent-core cannot be installed/started or a session fails.
+Usage: .venv/bin/python bench/vs_sgr_agent_core.py [--sessions 300] [--warmup 20] [--concurrency 20] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+
+import httpx
+import psutil
+from _harness import (
+    FINAL,
+    REASONING,
+    ROOT,
+    TimedLLM,
+    emit,
+    percentile,
+    setup_database,
+    start_server,
+)
+
+from tests.e2e.conftest import _free_port
+from tests.fakes.llm_server import tool_call
+
+SGR_VERSION = "0.7.1"
+VENV = ROOT / "var" / "bench-sgr-venv"
+SGR_DIR = ROOT / "var" / "bench-sgr-run"  # config.yaml, server log, per-session JSON logs
+TARGETS = {"sessions_per_s_ratio_min": 3.0, "platform_ms_per_step_p50_max": 5.0, "rss_growth_mb_max": 5.0}
+
+
+class BenchLLM(TimedLLM):
+    """TimedLLM that also speaks sgr-agent-core's tool names and records each request's service time."""
+
+    def _respond(self, body: dict):
+        names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
+        if names == ["reasoningtool"]:  # SGRToolCallingAgent: reasoning phase offers only this tool
+            return tool_call("reasoningtool", REASONING)
+        if "finalanswertool" in names:
+            return tool_call("finalanswertool", FINAL)
+        return super()._respond(body)
+
+    def start(self) -> BenchLLM:
+        super().start()
+        llm, handler = self, self._server.RequestHandlerClass
+
+        class Timed(handler):
+            def do_POST(self) -> None:  # from the request line read to the last byte written
+                started = time.perf_counter()
+                super().do_POST()
+                llm.service_s.append(time.perf_counter() - started)
+
+        self._server.RequestHandlerClass = Timed
+        return self
+
+
+def ensure_sgr_venv() -> None:
+    python = VENV / "bin" / "python"
+    check = [str(python), "-c", "import importlib.metadata as m; print(m.version('sgr-agent-core'))"]
+    if python.exists() and subprocess.run(check, check=False, capture_output=True, text=True).stdout.strip() == SGR_VERSION:
+        return
+    base = shutil.which("python3.11") or shutil.which("python3")
+    steps = [[base, "-m", "venv", str(VENV)],
+             [str(python), "-m", "pip", "install", "-q", f"sgr-agent-core=={SGR_VERSION}"]]
+    for cmd in steps:
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}")
+
+
+class SgrServer:
+    """`sgr` (uvicorn + FastAPI) on a free loopback port with an sgr_tool_calling research_agent."""
+
+    def __init__(self, llm_base_url: str) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        shutil.rmtree(SGR_DIR, ignore_errors=True)
+        SGR_DIR.mkdir(parents=True)
+        (SGR_DIR / "config.yaml").write_text(
+            "llm:\n  api_key: bench\n  base_url: " + llm_base_url + "\n  model: scripted\n"
+            "execution:\n  logs_dir: logs\n"
+            "agents:\n  research_agent:\n    base_class: sgr_tool_calling_agent\n    tools:\n"
+            "      - web_search_tool:\n          api_key: unused\n          api_base_url: http://127.0.0.1:9\n"
+            "      - final_answer_tool\n")
+        self.log = SGR_DIR / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> SgrServer:
+        self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([str(VENV / "bin" / "sgr"), "-c", "config.yaml", "--host", "127.0.0.1",
+                                      "-p", str(self.port)], cwd=SGR_DIR, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sgr exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"sgr did not answer /health within 60 s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._log.close()
+
+    def persisted(self) -> int:
+        logs = SGR_DIR / "logs"
+        return len(list(logs.glob("*.json"))) if logs.exists() else 0
+
+
+async def one_session(client: httpx.AsyncClient, headers: dict):
+    body = {"model": "research_agent", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    started = time.perf_counter()
+    first = None
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+            if response.status_code != 200:
+                return time.perf_counter() - started, None, f"HTTP {response.status_code}"
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                if first is None:
+                    first = time.perf_counter() - started
+                if line == "data: [DONE]":
+                    return time.perf_counter() - started, first, None
+                if line.startswith('data: {"error"'):
+                    return time.perf_counter() - started, first, "in-band error"
+            return time.perf_counter() - started, first, "no [DONE]"
+    except httpx.HTTPError as exc:
+        return time.perf_counter() - started, first, type(exc).__name__
+
+
+async def run_sequential(base_url: str, headers: dict, llm: BenchLLM, n: int):
+    """n sessions one after another; each with its own LLM calls and their service time."""
+    out = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        started = time.perf_counter()
+        for _ in range(n):
+            mark = len(llm.service_s)
+            wall, first, err = await one_session(client, headers)
+            calls = llm.service_s[mark:]
+            out.append((wall, first, err, len(calls), sum(calls)))
+        return out, time.perf_counter() - started
+
+
+async def run_concurrent(base_url: str, headers: dict, n: int, concurrency: int):
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    semaphore = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        async def guarded():
+            async with semaphore:
+                return await one_session(client, headers)
+        started = time.perf_counter()
+        results = await asyncio.gather(*(guarded() for _ in range(n)))
+        return results, time.perf_counter() - started
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+class System:
+    """One server under test: its client headers, its scripted LLM, its pid and the collected results."""
+
+    def __init__(self, name: str, base_url: str, headers: dict, llm: BenchLLM, pid: int) -> None:
+        self.name, self.base_url, self.headers, self.llm = name, base_url, headers, llm
+        self.proc = psutil.Process(pid)
+        self.seq: list = []
+        self.con: list = []
+        self.seq_s = self.con_s = 0.0
+
+    def warm_up(self, args) -> None:
+        asyncio.run(run_sequential(self.base_url, self.headers, self.llm, args.warmup))
+        asyncio.run(run_concurrent(self.base_url, self.headers, args.concurrency, args.concurrency))
+        self.rss_before = self.proc.memory_info().rss
+        self.calls_before = len(self.llm.service_s)
+
+    def round(self, n: int, args) -> None:
+        results, elapsed = asyncio.run(run_sequential(self.base_url, self.headers, self.llm, n))
+        self.seq += results
+        self.seq_s += elapsed
+        results, elapsed = asyncio.run(run_concurrent(self.base_url, self.headers, n, args.concurrency))
+        self.con += results
+        self.con_s += elapsed
+
+    def report(self) -> dict:
+        rss_after = self.proc.memory_info().rss
+        ok = [r for r in self.seq if not r[2]]
+        steps = [(wall - llm_s) / calls for wall, _, _, calls, llm_s in ok if calls]
+        llm_per_call = [llm_s / calls for _, _, _, calls, llm_s in ok if calls]
+        con_ok = [r for r in self.con if not r[2]]
+        errors = [r[2] for r in self.seq + self.con if r[2]]
+        n = len(self.seq)
+        return {
+            "system": self.name,
+            "errors": len(errors), "error_kinds": sorted(set(errors)),
+            "llm_calls_per_session": round((len(self.llm.service_s) - self.calls_before) / (2 * n), 2),
+            "sequential": {
+                "sessions_per_s": round(n / self.seq_s, 1),
+                "ttfc_ms_p50": ms(percentile([r[1] for r in ok if r[1] is not None], 50)),
+                "session_wall_ms_p50": ms(percentile([r[0] for r in ok], 50)),
+                "session_wall_ms_p99": ms(percentile([r[0] for r in ok], 99)),
+                "llm_service_ms_per_call_p50": ms(percentile(llm_per_call, 50)),
+                "overhead_ms_per_step_p50": ms(percentile(steps, 50)),
+                "overhead_ms_per_step_p99": ms(percentile(steps, 99)),
+            },
+            "concurrent": {
+                "sessions_per_s": round(len(self.con) / self.con_s, 1),
+                "ttfc_ms_p50": ms(percentile([r[1] for r in con_ok if r[1] is not None], 50)),
+                "session_wall_ms_p50": ms(percentile([r[0] for r in con_ok], 50)),
+                "session_wall_ms_p99": ms(percentile([r[0] for r in con_ok], 99)),
+            },
+            "rss_before_mb": round(self.rss_before / 2**20, 1),
+            "rss_after_mb": round(rss_after / 2**20, 1),
+            "rss_growth_kb_per_session": round((rss_after - self.rss_before) / 1024 / (2 * n), 1),
+        }
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    result: dict = {"benchmark": "vs_sgr_agent_core", "sgr_agent_core_version": SGR_VERSION,
+                    "sessions": args.sessions, "warmup_sessions": args.warmup, "concurrency": args.concurrency,
+                    "rounds": args.rounds, "cpus": os.cpu_count(), "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+                    "targets": TARGETS}
+    with contextlib.redirect_stdout(sys.stderr):  # load_defaults prints its counts; stdout is the JSON
+        key = setup_database()
+    from django.utils import timezone
+
+    from sessions_app.models import Session, SessionMessage, SessionState
+
+    since = timezone.now()
+    sgr = server = None
+    with BenchLLM() as their_llm, BenchLLM() as our_llm:
+        try:
+            try:  # reported in the JSON with a non-zero exit, never skipped
+                ensure_sgr_venv()
+                sgr = SgrServer(their_llm.base_url)
+                sgr.start()  # stopped in `finally` even if it never answers
+            except Exception as exc:  # noqa: BLE001
+                result["error"] = f"sgr-agent-core: {type(exc).__name__}: {exc}"
+                result["traceback"] = traceback.format_exc()[-3000:]
+                emit(result)
+                return 1
+            server = start_server(our_llm, POOL_PER_VERSION=str(max(args.concurrency, 4)),
+                                  POOL_GLOBAL=str(max(args.concurrency, 64)), POOL_ACQUIRE_TIMEOUT_S="120",
+                                  API_KEY_RATE_LIMIT="100000000/min,burst=100000000")  # checked, never limiting
+            systems = [System("sgr-agent-core", sgr.base_url, {}, their_llm, sgr.proc.pid),
+                       System("platform", server.base_url, {"Authorization": f"Bearer {key}"}, our_llm,
+                              server.proc.pid)]
+            for system in systems:
+                system.warm_up(args)
+            # interleaved rounds (sequential, then concurrent), so load swings on a shared machine hit both
+            per_round = [args.sessions // args.rounds + (i < args.sessions % args.rounds) for i in range(args.rounds)]
+            for n in per_round:
+                for system in systems:
+                    system.round(n, args)
+            theirs, ours = (system.report() for system in systems)
+            theirs["persisted_session_logs"] = sgr.persisted()
+        finally:
+            for running in (server, sgr):
+                if running is not None:
+                    running.stop()
+    sessions = Session.objects.filter(created_at__gte=since)
+    ours["persisted_sessions"] = sessions.count()
+    ours["persisted_sessions_completed"] = sessions.filter(state=SessionState.COMPLETED).count()
+    ours["persisted_messages"] = SessionMessage.objects.filter(session__in=sessions).count()
+
+    result["ours"], result["theirs"] = ours, theirs
+    result["ratios_ours_over_theirs"] = {
+        "sessions_per_s_sequential": ratio(ours["sequential"]["sessions_per_s"], theirs["sequential"]["sessions_per_s"]),
+        "sessions_per_s_concurrent": ratio(ours["concurrent"]["sessions_per_s"], theirs["concurrent"]["sessions_per_s"]),
+        "ttfc_p50_sequential (lower is better)": ratio(ours["sequential"]["ttfc_ms_p50"],
+                                                       theirs["sequential"]["ttfc_ms_p50"]),
+        "ttfc_p50_concurrent (lower is better)": ratio(ours["concurrent"]["ttfc_ms_p50"],
+                                                       theirs["concurrent"]["ttfc_ms_p50"]),
+    }
+    ratios = result["ratios_ours_over_theirs"]
+    result["targets_met"] = {
+        "sessions_per_s_3x_sequential": (ratios["sessions_per_s_sequential"] or 0) >= TARGETS["sessions_per_s_ratio_min"],
+        "sessions_per_s_3x_concurrent": (ratios["sessions_per_s_concurrent"] or 0) >= TARGETS["sessions_per_s_ratio_min"],
+        "overhead_p50_under_5ms": ours["sequential"]["overhead_ms_per_step_p50"] < TARGETS["platform_ms_per_step_p50_max"],
+        "memory_flat": (ours["rss_after_mb"] - ours["rss_before_mb"]) < TARGETS["rss_growth_mb_max"],
+        "everything_persisted": ours["persisted_sessions_completed"] == ours["persisted_sessions"]
+        == 2 * args.sessions + args.warmup + args.concurrency,
+    }
+    result["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    emit(result)
+    return 1 if ours["errors"] or theirs["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Tool search: keeping the index fresh, and hybrid search over it.
+
+Indexing: a tool's keyword doc (text + BM25 postings, ``retrieval.models``) is
+written in the caller's transaction, its embedding (``Tool.embedding``) after
+commit in one background thread, or in bulk by ``tool_embeddings_refresh``
+(``manage.py reindex_embeddings``), which only touches what is missing or stale.
+
+Search: dense (the query, or each of its sentences when it has several, against
+the HNSW index; a tool keeps its best cosine) and keyword (BM25 over the postings), each cut to its
+top candidates, min-max normalised within its own list and added with equal
+weights (a convex combination of normalised scores; unlike reciprocal rank
+fusion it keeps how far apart the scores are).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from django.db import connection, connections, transaction
+
+from catalog.models import Tool
+from retrieval import selectors
+from retrieval.embedders import get_embedder
+from retrieval.models import ToolSearchDoc
+from retrieval.selectors import Candidate, ToolFilter
+from retrieval.text import query_parts, text_hash, tool_text
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 50  # per retriever, before fusion
+DENSE_WEIGHT = 0.5  # equal weights: not tuned per data set
+SearchMode = Literal["hybrid", "dense", "keyword"]
+
+
+@dataclass(frozen=True)
+class ToolHit:
+    tool_id: int
+    name: str
+    score: float
+    dense_rank: int | None  # 1-based rank in the dense candidates, None if not among them
+    keyword_rank: int | None
+
+
+@dataclass
+class RefreshReport:
+    scanned: int = 0
+    docs_refreshed: int = 0
+    embedded: int = 0
+
+
+# -- indexing -------------------------------------------------------------------------------
+
+_TERMS_SQL = f"""
+    WITH lex AS (
+        SELECT d.tool_id, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+        FROM retrieval_tool_docs d
+        CROSS JOIN LATERAL unnest(to_tsvector('{selectors.TS_CONFIG}'::regconfig, d.text)) AS u
+        WHERE d.tool_id = ANY(%s)
+    ), len AS (
+        SELECT tool_id, sum(tf) AS n FROM lex GROUP BY tool_id
+    ), upd AS (
+        UPDATE retrieval_tool_docs d SET length = len.n FROM len WHERE d.tool_id = len.tool_id
+    )
+    INSERT INTO retrieval_tool_terms (tool_id, lexeme, tf, doc_length)
+    SELECT lex.tool_id, lex.lexeme, lex.tf, len.n FROM lex JOIN len USING (tool_id)
+"""
+
+
+@transaction.atomic
+def _docs_write(texts: dict[int, str]) -> None:
+    """Upsert the keyword docs of these tools and rebuild their postings (one SQL pass)."""
+    ids = list(texts)
+    docs = [ToolSearchDoc(tool_id=tool_id, text=text, text_hash=text_hash(text), length=0)
+            for tool_id, text in texts.items()]
+    ToolSearchDoc.objects.bulk_create(  # upsert: concurrent writers of one tool serialise on its row
+        docs, update_conflicts=True, unique_fields=["tool"], update_fields=["text", "text_hash", "length", "updated_at"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM retrieval_tool_terms WHERE tool_id = ANY(%s)", [ids])
+        cursor.execute(_TERMS_SQL, [ids])
+
+
+def tool_search_doc_refresh(*, tool_ids: Iterable[int]) -> int:
+    """Bring the keyword docs of these tools up to date; returns how many changed.
+
+    Cheap (no model): runs in the caller's transaction, so a tool is findable by
+    keywords as soon as its write commits.
+    """
+    stale = {}
+    for row in selectors.tool_index_rows(tool_ids=list(tool_ids)):
+        text = tool_text(name=row.name, description=row.description, parameters=row.parameters)
+        if row.text_hash != text_hash(text):
+            stale[row.tool_id] = text
+    if stale:
+        _docs_write(stale)
+    return len(stale)
+
+
+def _embeddings_write(*, model: str, vectors: dict[int, np.ndarray], hashes: dict[int, str]) -> int:
+    """Store vectors computed from texts with ``hashes``; skips tools whose text changed meanwhile."""
+    with transaction.atomic():
+        current = set(
+            ToolSearchDoc.objects.select_for_update()
+            .filter(tool_id__in=list(vectors))
+            .values_list("tool_id", "text_hash")
+        )
+        fresh = [tool_id for tool_id in vectors if (tool_id, hashes[tool_id]) in current]
+        tools = [Tool(id=tool_id, embedding=vectors[tool_id], embedding_model=model) for tool_id in fresh]
+        Tool.objects.bulk_update(tools, ["embedding", "embedding_model"])
+        docs = [ToolSearchDoc(tool_id=tool_id, embedded_hash=hashes[tool_id]) for tool_id in fresh]
+        ToolSearchDoc.objects.bulk_update(docs, ["embedded_hash"])
+    return len(fresh)
+
+
+def tool_embeddings_refresh(
+    *,
+    tool_ids: Iterable[int] | None = None,
+    model: str | None = None,
+    batch_size: int = 64,
+    force: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RefreshReport:
+    """Refresh keyword docs, then embed every tool whose embedding is missing, was made by
+    another model or from an older text (all of them with ``force``).
+
+    Resumable: each batch commits on its own, and a second run finds nothing to do.
+    ``on_start(total)`` and ``on_progress(done_in_batch)`` feed a progress bar.
+    """
+    embedder = get_embedder(model)
+    report = RefreshReport()
+    todo: list[tuple[int, str, str]] = []  # (tool id, text, hash)
+    stale_docs: dict[int, str] = {}
+    rows = list(selectors.tool_index_rows(tool_ids=None if tool_ids is None else list(tool_ids)))
+    for row in rows:
+        report.scanned += 1
+        text = tool_text(name=row.name, description=row.description, parameters=row.parameters)
+        digest = text_hash(text)
+        if row.text_hash != digest:
+            stale_docs[row.tool_id] = text
+        if force or not row.has_embedding or row.embedding_model != embedder.name or row.embedded_hash != digest:
+            todo.append((row.tool_id, text, digest))
+        if len(stale_docs) >= 500:
+            _docs_write(stale_docs)
+            report.docs_refreshed += len(stale_docs)
+            stale_docs = {}
+    if stale_docs:
+        _docs_write(stale_docs)
+        report.docs_refreshed += len(stale_docs)
+    if on_start:
+        on_start(len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        matrix = embedder.embed([text for _, text, _ in batch])
+        report.embedded += _embeddings_write(
+            model=embedder.name,
+            vectors={tool_id: matrix[i] for i, (tool_id, _, _) in enumerate(batch)},
+            hashes={tool_id: digest for tool_id, _, digest in batch},
+        )
+        if on_progress:
+            on_progress(len(batch))
+    return report
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+_pending: set[Future] = set()
+
+
+def _background_embed(tool_id: int) -> None:
+    try:
+        tool_embeddings_refresh(tool_ids=[tool_id])
+    except Exception:  # logged, never lost: reindex_embeddings picks the tool up later
+        logger.exception("embedding tool %s failed", tool_id)
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+def _submit(tool_id: int) -> None:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tool-embedding")
+        future = _executor.submit(_background_embed, tool_id)
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
+
+
+def tool_embedding_schedule(*, tool_id: int) -> None:
+    """Index a created or changed tool without making the request wait for the model.
+
+    The keyword doc is refreshed now, in the caller's transaction (milliseconds);
+    the embedding is computed after that transaction commits, by a single
+    background worker thread. Until then the tool is found by keywords.
+    """
+    tool_search_doc_refresh(tool_ids=[tool_id])
+    transaction.on_commit(lambda: _submit(tool_id))
+
+
+def tool_embeddings_wait(timeout: float | None = None) -> None:
+    """Block until scheduled embeddings are done (tests, orderly shutdown)."""
+    for future in list(_pending):
+        future.result(timeout=timeout)
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def _normalised(candidates: list[Candidate]) -> dict[int, float]:
+    """Min-max within the list: best 1.0, the last candidate 0.0."""
+    if not candidates:
+        return {}
+    top, bottom = candidates[0].score, candidates[-1].score
+    span = top - bottom
+    return {c.tool_id: (c.score - bottom) / span if span > 0 else 1.0 for c in candidates}
+
+
+_QUERY_CACHE_SIZE = 2048
+_query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_query_cache_lock = threading.Lock()
+
+
+def _query_vectors(embedder, texts: list[str]) -> list[np.ndarray]:
+    """Query vectors through a small LRU cache: an agent's task sentences recur at every step."""
+    with _query_cache_lock:
+        found = {t: _query_cache.get((embedder.name, t)) for t in texts}
+    missing = [t for t, v in found.items() if v is None]
+    if missing:
+        for text, vector in zip(missing, embedder.embed_queries(missing), strict=True):
+            found[text] = vector
+    with _query_cache_lock:
+        for text, vector in found.items():
+            _query_cache[(embedder.name, text)] = vector
+            _query_cache.move_to_end((embedder.name, text))
+        while len(_query_cache) > _QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return [found[t] for t in texts]
+
+
+def query_cache_clear() -> None:
+    """Forget cached query vectors (benchmarks time the model, not the cache)."""
+    with _query_cache_lock:
+        _query_cache.clear()
+
+
+def _dense(query: str, *, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
+    """Nearest tools to the query, or to each of its sentences (a tool keeps its best cosine).
+
+    A multi-sentence request is searched sentence by sentence only: one vector for
+    the whole text blurs its several asks, and embedding the whole text as well
+    would double the model's time for little gain.
+    """
+    embedder = get_embedder()
+    vectors = _query_vectors(embedder, query_parts(query) or [query])
+    per_text = selectors.tool_dense_candidates(
+        vectors=vectors, model=embedder.name, limit=limit, tool_filter=tool_filter
+    )
+    best: dict[int, Candidate] = {}
+    for hits in per_text:
+        for hit in hits:
+            if hit.tool_id not in best or hit.score > best[hit.tool_id].score:
+                best[hit.tool_id] = hit
+    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit]
+
+
+def tool_search(
+    *, query: str, top_k: int = 10, candidate_filter: dict[str, Any] | None = None, mode: SearchMode = "hybrid"
+) -> list[ToolHit]:
+    """The ``top_k`` tools for ``query`` among those ``candidate_filter`` lets through.
+
+    ``candidate_filter`` keys (all optional): ``active_only`` (default true),
+    ``allowlist`` / ``denylist`` (tool names; an empty allowlist restricts
+    nothing), ``max_risk`` (``low`` < ``medium`` < ``high``), ``exclude_system``.
+    ``mode`` picks one retriever alone (benchmarks, diagnostics).
+    """
+    query = (query or "").strip()
+    if not query or top_k <= 0:
+        return []
+    tool_filter = ToolFilter.from_dict(candidate_filter)
+    limit = max(CANDIDATES, 2 * top_k)
+    dense: list[Candidate] = []
+    keyword: list[Candidate] = []
+    with transaction.atomic():
+        if mode in ("hybrid", "dense"):
+            selectors.hnsw_session_settings(ef_search=2 * limit)
+            dense = _dense(query, limit=limit, tool_filter=tool_filter)
+        if mode in ("hybrid", "keyword"):
+            keyword = selectors.tool_keyword_candidates(
+                query=query, model=get_embedder().name, limit=limit, tool_filter=tool_filter
+            )
+    dense_norm, keyword_norm = _normalised(dense), _normalised(keyword)
+    dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}
+    keyword_rank = {c.tool_id: i for i, c in enumerate(keyword, 1)}
+    names = {c.tool_id: c.name for c in (*dense, *keyword)}
+    # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
+    unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
+    scores = {
+        tool_id: keyword_norm[tool_id] if tool_id in unseen_by_dense
+        else DENSE_WEIGHT * dense_norm.get(tool_id, 0.0) + (1 - DENSE_WEIGHT) * keyword_norm.get(tool_id, 0.0)
+        for tool_id in names
+    }
+    if mode != "hybrid":
+        scores = dense_norm if mode == "dense" else keyword_norm
+    ranked = sorted(scores, key=lambda tool_id: (-scores[tool_id], tool_id))[:top_k]
+    return [
+        ToolHit(tool_id, names[tool_id], round(scores[tool_id], 6), dense_rank.get(tool_id), keyword_rank.get(tool_id))
+        for tool_id in ranked
+    ]

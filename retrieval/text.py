@@ -1,0 +1,77 @@
+"""The text a tool is indexed by, for the dense and the keyword side alike.
+
+Generic on purpose: the tool name split into words (``getWeatherForecast``,
+``weather.get_forecast`` → ``get weather forecast``), the description, then the
+parameters' names (split the same way) with their descriptions, walking nested
+object schemas a little. Nothing here knows about any particular data set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+# camelCase / PascalCase / ACRONYMWord / digit boundaries, then any non-alphanumeric run.
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+_NON_WORD = re.compile(r"[^0-9A-Za-z]+")
+_SPACES = re.compile(r"\s+")
+MAX_PARAMETERS = 32  # a schema with hundreds of properties should not drown the description
+MAX_DEPTH = 2
+
+
+def split_identifier(identifier: str) -> str:
+    """``get_userProfile.v2`` → ``get user profile v 2`` (lower case words)."""
+    spaced = _CAMEL.sub(" ", identifier or "")
+    return " ".join(_NON_WORD.sub(" ", spaced).lower().split())
+
+
+def _clean(text: Any) -> str:
+    return _SPACES.sub(" ", str(text or "")).strip()
+
+
+def _parameter_lines(schema: Any, depth: int = 0) -> list[str]:
+    if not isinstance(schema, dict) or depth > MAX_DEPTH:
+        return []
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        items = schema.get("items")
+        return _parameter_lines(items, depth + 1) if isinstance(items, dict) else []
+    lines: list[str] = []
+    for name, prop in list(properties.items())[:MAX_PARAMETERS]:
+        prop = prop if isinstance(prop, dict) else {}
+        words = split_identifier(str(name))
+        description = _clean(prop.get("description") or prop.get("title"))
+        lines.append(f"{words}: {description}" if description else words)
+        lines.extend(_parameter_lines(prop, depth + 1))
+    return lines
+
+
+def tool_text(*, name: str, description: str, parameters: dict[str, Any] | None) -> str:
+    """One document per tool: name words, description, parameter names and descriptions."""
+    parts = [split_identifier(name), _clean(description)]
+    lines = _parameter_lines(parameters or {})
+    if lines:
+        parts.append("Parameters: " + "; ".join(lines))
+    return "\n".join(p for p in parts if p)
+
+
+def text_hash(text: str) -> str:
+    """Short stable fingerprint of an indexed text (detects what must be re-embedded)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+MAX_QUERY_PARTS = 8
+MIN_PART_WORDS = 3
+
+
+def query_parts(query: str) -> list[str]:
+    """The sentences of a multi-sentence query (each of at least 3 words), else ``[]``.
+
+    A request or an agent's step often asks for several things at once; one
+    vector for the whole text blurs them, so the dense side also searches with
+    each sentence and keeps a tool's best match.
+    """
+    parts = [p.strip() for p in _SENTENCE_END.split(query or "") if len(p.split()) >= MIN_PART_WORDS]
+    return parts[:MAX_QUERY_PARTS] if len(parts) > 1 else []

@@ -1,0 +1,98 @@
+"""Security policies: SSRF guards, entrypoint injection, rate limits, environment allowlist, risk."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from access.ratelimit import RateLimit, rate_limit_take
+from catalog.entrypoints import EntrypointError, check_entrypoint_allowed, load_entrypoint
+from catalog.netguard import UnsafeURL, check_url
+from runtime.config import RuntimeSettings
+
+ALLOW = ["runtime.tools.", "platform_tools."]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/x", "http://10.0.0.5/x", "http://172.16.3.4/", "http://192.168.1.1/",
+    "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[fe80::1]/", "http://0.0.0.0/",
+    "http://[::ffff:127.0.0.1]/", "http://localhost:8000/", "http://db.internal/", "http://printer.local/",
+    "http://api.localhost/", "http://2130706433/", "http://0x7f000001/", "http://100.64.0.1/",
+    "http://user:pass@example.com/", "ftp://example.com/", "file:///etc/passwd", "gopher://127.0.0.1:6379/",
+])
+def test_ssrf_destinations_are_refused(url):
+    with pytest.raises(UnsafeURL):
+        check_url(url, allow_private=False, require_resolvable=True)
+
+
+def test_rebinding_style_names_are_checked_by_what_they_resolve_to(monkeypatch):
+    # a public-looking name that resolves to a private address (DNS rebinding) is refused at call time
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.1.2.3", 80))])
+    with pytest.raises(UnsafeURL, match="10.1.2.3"):
+        check_url("http://totally-public.example.com/api", allow_private=False, require_resolvable=True)
+    # an unresolvable name cannot be checked, so it is refused when the call is made
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: (_ for _ in ()).throw(socket.gaierror()))
+    with pytest.raises(UnsafeURL, match="cannot resolve"):
+        check_url("http://127.0.0.1.nip.io/", allow_private=False, require_resolvable=True)
+
+
+def test_private_destinations_can_be_allowed_by_setting():
+    assert check_url("http://127.0.0.1:9/x", allow_private=True) == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("entrypoint", [
+    "os:system", "builtins:eval", "subprocess:Popen", "runtime.tools.system:ReasoningTool; import os",
+    "runtime.tools.system:ReasoningTool.__class__", "../runtime/tools/system:ReasoningTool",
+    "runtime.toolsx.evil:Tool", "runtime:tools", "__import__('os'):system", "runtime.tools.system",
+    "platform_toolsevil.x:Y",
+])
+def test_entrypoint_injection_is_refused(entrypoint):
+    with pytest.raises(EntrypointError):
+        check_entrypoint_allowed(entrypoint, ALLOW)
+
+
+def test_an_allowlisted_module_must_hold_a_tool_class():
+    with pytest.raises(EntrypointError, match="not a tool class"):
+        load_entrypoint("runtime.tools.base:ToolError", ALLOW)
+    assert load_entrypoint("runtime.tools.system:ReasoningTool", ALLOW).tool_name == "reasoning_tool"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_bucket_is_shared_and_refills():
+    limit = RateLimit.parse("60/min,burst=3")  # one token a second, three at once
+    assert [rate_limit_take(key="t:a", limit=limit) for _ in range(3)] == [None, None, None]
+    wait = rate_limit_take(key="t:a", limit=limit)
+    assert wait is not None and 0 < wait <= 1.0
+    assert rate_limit_take(key="t:b", limit=limit) is None  # buckets are per key
+
+
+def test_rate_limit_syntax():
+    assert RateLimit.parse("") is None and RateLimit.parse("0") is None
+    assert RateLimit.parse("30/min") == RateLimit(per_minute=30, capacity=30)
+    assert RateLimit.parse("2/s,burst=5") == RateLimit(per_minute=120, capacity=5)
+    assert RateLimit.parse("600/hour") == RateLimit(per_minute=10, capacity=600)
+    for bad in ("-1/min", "5/fortnight"):
+        with pytest.raises(ValueError):
+            RateLimit.parse(bad)
+
+
+def test_environment_allowlist_by_name_and_tag():
+    settings = RuntimeSettings(
+        llm_base_url="", llm_api_key="", llm_model="m", llm_timeout_s=1, llm_max_retries=0,
+        tavily_base_url="", tavily_api_key="", entrypoint_allowlist=(), http_allow_private=False,
+        environment_allowlist=("web_search_tool", "tag:inventory"),
+    )
+    assert settings.tool_allowed_here("web_search_tool", (), False)
+    assert settings.tool_allowed_here("stock_lookup", ("inventory",), False)
+    assert not settings.tool_allowed_here("wire_money", ("finance",), False)
+    assert settings.tool_allowed_here("final_answer_tool", (), True)  # system tools always
+
+
+@pytest.mark.django_db
+def test_oversized_admin_api_body_is_an_openai_413(client, admin_key, settings):
+    settings.MAX_REQUEST_BYTES = 1000
+    response = client.post("/admin/tools", data="x" * 2000, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {admin_key}")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -1,0 +1,205 @@
+"""Tool search against the real database and the real offline embedder."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from catalog.models import Tool
+from catalog.services import tool_create, tool_update
+from retrieval import selectors
+from retrieval.embedders import get_embedder
+from retrieval.models import ToolSearchDoc, ToolSearchTerm
+from retrieval.services import (
+    tool_embedding_schedule,
+    tool_embeddings_refresh,
+    tool_embeddings_wait,
+    tool_search,
+    tool_search_doc_refresh,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _p(**props: str) -> dict:
+    return {"type": "object", "properties": {k: {"type": "string", "description": v} for k, v in props.items()}}
+
+
+CATALOG = [
+    ("get_weather_forecast", "Weather forecast for a city for the next days.", _p(city="City name", days="Days")),
+    ("convert_currency", "Convert an amount of money from one currency to another at today's rate.",
+     _p(amount="Amount", source="ISO code", target="ISO code")),
+    ("send_email", "Send an email message to a recipient.", _p(to="Address", subject="Subject", body="Text")),
+    ("book_flight", "Book a plane ticket between two airports on a date.", _p(origin="IATA", destination="IATA")),
+    ("translate_text", "Translate text from one language into another.", _p(text="Text", target_language="Code")),
+    ("calculate_mortgage", "Monthly payment of a home loan from principal, interest rate and term.",
+     _p(principal="Loan amount", rate="Annual interest", years="Term")),
+    ("search_recipes", "Find cooking recipes by ingredients or dish name.", _p(ingredients="Ingredients")),
+    ("stock_price", "Latest share price of a company listed on a stock exchange.", _p(ticker="Ticker symbol")),
+    ("create_calendar_event", "Add a meeting or appointment to the user's calendar.", _p(title="Title", start="When")),
+    ("set_alarm", "Set an alarm clock to ring at a given time.", _p(time="HH:MM")),
+    ("play_music", "Play a song, album or artist on the speaker.", _p(track="Song or artist")),
+    ("find_restaurants", "Find restaurants nearby by cuisine and price range.", _p(cuisine="Cuisine", city="City")),
+    ("get_directions", "Driving or walking directions between two places.", _p(origin="From", destination="To")),
+    ("order_taxi", "Order a taxi cab to pick the user up.", _p(pickup="Address")),
+    ("check_order_status", "Track the delivery status of an online shop order.", _p(order_id="Order number")),
+    ("reset_password", "Send a password reset link for a user account.", _p(username="Login")),
+    ("summarize_document", "Summarize a long PDF or text document into key points.", _p(url="Document URL")),
+    ("detect_language", "Detect which language a piece of text is written in.", _p(text="Text")),
+    ("compress_image", "Reduce the file size of a picture (JPEG/PNG).", _p(path="Image file")),
+    ("calculate_bmi", "Body mass index from height and weight.", _p(height="cm", weight="kg")),
+    ("get_news_headlines", "Top news headlines by topic or country.", _p(topic="Topic")),
+    ("lookup_word_definition", "Dictionary definition and synonyms of an English word.", _p(word="Word")),
+    ("solve_quadratic_equation", "Roots of a quadratic equation ax^2 + bx + c = 0.", _p(a="a", b="b", c="c")),
+    ("get_sports_scores", "Live scores and results of football and basketball games.", _p(league="League")),
+    ("rent_car", "Reserve a rental car at a location for some dates.", _p(location="Pick-up place")),
+    ("delete_file", "Permanently delete a file from the storage bucket.", _p(path="File path")),
+    ("transfer_money", "Transfer money from the user's bank account to another account.", _p(iban="IBAN")),
+    ("query_database", "Run a read-only SQL query against the analytics warehouse.", _p(sql="SQL")),
+    ("get_exchange_holidays", "Public holidays of a country in a given year.", _p(country="Country", year="Year")),
+    ("measure_air_quality", "Air pollution index (PM2.5, ozone) for a location.", _p(city="City")),
+]
+RISKY = {"delete_file": "high", "transfer_money": "high", "query_database": "medium"}
+
+PARAPHRASES = [
+    ("will it rain in Paris this weekend?", "get_weather_forecast"),
+    ("how many euros do I get for 100 dollars", "convert_currency"),
+    ("I need a plane seat from Berlin to Rome on Friday", "book_flight"),
+    ("what would my monthly home loan repayment be", "calculate_mortgage"),
+    ("what can I cook with eggs and spinach", "search_recipes"),
+    ("wake me up at 6:30 tomorrow", "set_alarm"),
+    ("where is my parcel? it has not arrived yet", "check_order_status"),
+    ("I forgot my login password", "reset_password"),
+    ("give me the gist of this long report", "summarize_document"),
+    ("how polluted is the air in Delhi today", "measure_air_quality"),
+    ("what is the meaning of the word 'ephemeral'", "lookup_word_definition"),
+    ("find x where x squared minus 3x plus 2 equals zero", "solve_quadratic_equation"),
+]
+
+
+@pytest.fixture
+def catalog():
+    tools = {}
+    for name, description, parameters in CATALOG:
+        tools[name] = tool_create(name=name, description=description, parameters=parameters,
+                                  risk=RISKY.get(name, "low"))
+    tool_embeddings_refresh()
+    return tools
+
+
+def names(hits) -> list[str]:
+    return [h.name for h in hits]
+
+
+def test_hybrid_finds_paraphrased_requests(catalog):
+    misses = []
+    for query, expected in PARAPHRASES:
+        hits = tool_search(query=query, top_k=3)
+        if expected not in names(hits):
+            misses.append((query, expected, names(hits)))
+    assert not misses
+
+
+def test_hits_carry_ranks_and_sorted_scores(catalog):
+    hits = tool_search(query="send an email to my boss", top_k=5)
+    assert hits[0].name == "send_email"
+    assert hits[0].dense_rank is not None and hits[0].keyword_rank is not None
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len(tool_search(query="send an email", top_k=2)) == 2
+    assert tool_search(query="   ", top_k=5) == []
+
+
+def test_single_retriever_modes(catalog):
+    assert names(tool_search(query="email a message", top_k=1, mode="keyword")) == ["send_email"]
+    dense = tool_search(query="message my colleague by mail", top_k=3, mode="dense")
+    assert "send_email" in names(dense) and all(h.keyword_rank is None for h in dense)
+
+
+def test_filters_are_applied_in_sql(catalog):
+    query = "remove a file from storage"
+    assert names(tool_search(query=query, top_k=3))[0] == "delete_file"
+    assert "delete_file" not in names(tool_search(query=query, top_k=30, candidate_filter={"max_risk": "medium"}))
+    low = tool_search(query="sql query money transfer", top_k=30, candidate_filter={"max_risk": "low"})
+    assert not {"delete_file", "transfer_money", "query_database"} & set(names(low))
+    medium = tool_search(query="run sql on the warehouse", top_k=30, candidate_filter={"max_risk": "medium"})
+    assert "query_database" in names(medium)
+    assert "delete_file" not in names(tool_search(query=query, top_k=30, candidate_filter={"denylist": ["delete_file"]}))
+    allowed = tool_search(query=query, top_k=10, candidate_filter={"allowlist": ["send_email", "set_alarm"]})
+    assert set(names(allowed)) <= {"send_email", "set_alarm"}
+    assert names(tool_search(query=query, top_k=3, candidate_filter={"allowlist": []}))[0] == "delete_file"
+    with pytest.raises(ValueError):
+        tool_search(query=query, candidate_filter={"max_risk": "extreme"})
+    with pytest.raises(ValueError):
+        tool_search(query=query, candidate_filter={"colour": "red"})
+
+
+def test_inactive_and_system_tools(catalog):
+    Tool.objects.filter(name="set_alarm").update(is_active=False)
+    assert "set_alarm" not in names(tool_search(query="set an alarm clock", top_k=30))
+    assert "set_alarm" in names(tool_search(query="set an alarm clock", top_k=3,
+                                            candidate_filter={"active_only": False}))
+    Tool.objects.filter(name="play_music").update(is_system=True)
+    assert "play_music" in names(tool_search(query="play a song", top_k=3))
+    assert "play_music" not in names(tool_search(query="play a song", top_k=30,
+                                                 candidate_filter={"exclude_system": True}))
+
+
+def test_tool_without_embedding_is_found_by_keywords(catalog):
+    tool = tool_create(name="llama_shearing", description="Book a llama shearing appointment at the farm.")
+    tool_search_doc_refresh(tool_ids=[tool.pk])
+    tool.refresh_from_db()
+    assert tool.embedding is None
+    hits = tool_search(query="llama shearing", top_k=3)
+    assert hits[0].name == "llama_shearing"
+    assert hits[0].dense_rank is None and hits[0].keyword_rank == 1
+
+
+def test_keyword_doc_follows_text_changes(catalog):
+    tool = catalog["rent_car"]
+    tool_update(tool=tool, description="Reserve a bicycle for a day.")  # indexes it in its transaction
+    assert tool_search_doc_refresh(tool_ids=[tool.pk]) == 0
+    assert ToolSearchTerm.objects.filter(doc_id=tool.pk, lexeme="bicycl").exists()
+    assert not ToolSearchTerm.objects.filter(doc_id=tool.pk, lexeme="date").exists()
+    doc = ToolSearchDoc.objects.get(tool=tool)
+    assert doc.length == sum(ToolSearchTerm.objects.filter(doc=doc).values_list("tf", flat=True))
+
+
+def test_reindex_command_is_resumable(catalog, capsys):
+    call_command("reindex_embeddings", "--no-progress")
+    assert "embedded 0" in capsys.readouterr().out
+    Tool.objects.filter(name__in=["set_alarm", "rent_car"]).update(embedding=None, embedding_model="")
+    tool_update(tool=catalog["send_email"], description="Send an e-mail with attachments.")
+    call_command("reindex_embeddings", "--no-progress", "--batch-size", "2")
+    assert "embedded 3" in capsys.readouterr().out
+    call_command("reindex_embeddings", "--no-progress")
+    assert "embedded 0" in capsys.readouterr().out
+    call_command("reindex_embeddings", "--no-progress", "--all")
+    assert f"embedded {len(CATALOG)}" in capsys.readouterr().out
+    model = get_embedder().name
+    assert not Tool.objects.exclude(embedding_model=model).exists()
+
+
+def test_dense_search_uses_the_hnsw_index(catalog):
+    vector = get_embedder().embed_queries(["weather tomorrow"])[0]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A 30-row table is cheaper to sort than to walk an index: take the other paths away.
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        selectors.hnsw_session_settings(ef_search=100)
+        plan = selectors.tool_dense_candidates(
+            vectors=[vector], model=get_embedder().name, limit=10,
+            tool_filter=selectors.ToolFilter(max_risk="medium", denylist=("x",)), explain=True,
+        )
+    assert "tools_embedding_hnsw" in plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedule_embeds_after_commit_in_the_background():
+    with transaction.atomic():
+        tool = tool_create(name="feed_the_cat", description="Dispense cat food at a set hour.")
+        tool_embedding_schedule(tool_id=tool.pk)
+        assert ToolSearchDoc.objects.filter(tool=tool).exists()  # keyword side at once
+    tool_embeddings_wait(timeout=60)
+    tool.refresh_from_db()
+    assert tool.embedding is not None and tool.embedding_model == get_embedder().name
+    assert tool_search(query="give my kitten its dinner", top_k=1)[0].name == "feed_the_cat"

@@ -1,0 +1,95 @@
+"""Pure logic of tool search: indexed text, query splitting, score fusion, filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.selectors import Candidate, ToolFilter
+from retrieval.services import _normalised
+from retrieval.text import query_parts, split_identifier, text_hash, tool_text
+
+
+@pytest.mark.parametrize(
+    ("identifier", "words"),
+    [
+        ("getWeatherForecast", "get weather forecast"),
+        ("weather.get_forecast", "weather get forecast"),
+        ("HTTPServerStatus", "http server status"),
+        ("Movies_3_FindMovies", "movies 3 find movies"),
+        ("sha256-sum", "sha 256 sum"),
+        ("", ""),
+    ],
+)
+def test_split_identifier(identifier, words):
+    assert split_identifier(identifier) == words
+
+
+def test_tool_text_has_name_words_description_and_parameters():
+    text = tool_text(
+        name="getStockLevel",
+        description="  Looks up the stock\n level of an item. ",
+        parameters={"type": "object", "properties": {
+            "itemSku": {"type": "string", "description": "The SKU"},
+            "warehouse": {"type": "object", "properties": {"zoneId": {"type": "string"}}},
+            "odd": "not a schema",
+        }},
+    )
+    assert text.splitlines()[0] == "get stock level"
+    assert "Looks up the stock level of an item." in text
+    assert "item sku: The SKU" in text and "zone id" in text and "odd" in text
+    assert tool_text(name="x", description="d", parameters=None) == "x\nd"
+    assert text_hash(text) == text_hash(text) != text_hash(text + " ")
+
+
+def test_query_parts_splits_multi_sentence_requests_only():
+    assert query_parts("What's the weather in Paris?") == []
+    assert query_parts("Book a flight to Rome. Then find a hotel near the Colosseum!") == [
+        "Book a flight to Rome.", "Then find a hotel near the Colosseum!"]
+    assert query_parts("Translate this text. Thanks!\nAlso convert 5 USD to EUR please") == [
+        "Translate this text.", "Also convert 5 USD to EUR please"]  # fragments under 3 words dropped
+    assert len(query_parts(". ".join(["do this thing now"] * 20))) == 8
+
+
+def test_normalisation_is_min_max_within_a_list():
+    cands = [Candidate(1, "a", 9.0), Candidate(2, "b", 5.0), Candidate(3, "c", 1.0)]
+    assert _normalised(cands) == {1: 1.0, 2: 0.5, 3: 0.0}
+    assert _normalised([Candidate(4, "d", 0.3)]) == {4: 1.0}
+    assert _normalised([]) == {}
+
+
+def test_filter_where_clauses():
+    where, params = ToolFilter.from_dict(
+        {"allowlist": ["a"], "denylist": ["b"], "max_risk": "medium", "exclude_system": True}
+    ).where("t")
+    assert where == ("TRUE AND t.is_active AND NOT t.is_system AND t.name = ANY(%(allowlist)s) "
+                     "AND NOT (t.name = ANY(%(denylist)s)) AND t.risk = ANY(%(risks)s)")
+    assert params == {"allowlist": ["a"], "denylist": ["b"], "risks": ["low", "medium"]}
+    assert ToolFilter.from_dict({"active_only": False}).where() == ("TRUE", {})
+    with pytest.raises(ValueError):
+        ToolFilter.from_dict({"max_risk": "severe"})
+
+
+def test_query_vectors_are_cached_per_model_and_text():
+    import numpy as np
+
+    from retrieval.services import _query_vectors, query_cache_clear
+
+    class Counting:
+        name, dim = "counting", 2
+
+        def __init__(self):
+            self.seen = []
+
+        def embed_queries(self, texts):
+            self.seen.extend(texts)
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    query_cache_clear()
+    embedder = Counting()
+    first = _query_vectors(embedder, ["a b c", "de"])
+    again = _query_vectors(embedder, ["de", "fgh"])
+    assert embedder.seen == ["a b c", "de", "fgh"]
+    assert np.array_equal(first[1], again[0])
+    query_cache_clear()
+    _query_vectors(embedder, ["de"])
+    assert embedder.seen[-1] == "de"
