@@ -27,7 +27,11 @@ from sessions_app.models import (
     Source,
     ToolExecution,
 )
-from sessions_app.states import INSTANCE_TRANSITIONS, SESSION_TERMINAL, SESSION_TRANSITIONS
+from sessions_app.states import (
+    INSTANCE_TRANSITIONS,
+    SESSION_TERMINAL,
+    SESSION_TRANSITIONS,
+)
 
 PROGRESS_FIELDS = (
     "iteration", "searches_used", "clarifications_used", "tool_calls", "prompt_tokens",
@@ -248,13 +252,7 @@ def instances_stop_dead(*, host: str, alive_pids: set[int], reason: str) -> int:
         .exclude(pid__in=alive_pids)
         .values_list("pk", flat=True)
     )
-    if not dead:
-        return 0
-    sessions_fail_running(reason=reason, instance_ids=dead)
-    AgentInstance.objects.filter(pk__in=dead).update(
-        status=InstanceStatus.STOPPED, current_session=None, stopped_at=timezone.now()
-    )
-    return len(dead)
+    return instances_stop(instance_ids=dead, reason=reason)
 
 
 def instances_heartbeat(*, instance_ids: list, memory_rss_bytes: int) -> None:
@@ -273,10 +271,16 @@ def instances_stop_stale(*, older_than_s: float, reason: str) -> int:
         .exclude(status=InstanceStatus.STOPPED)
         .values_list("pk", flat=True)
     )
-    if not stale:
+    return instances_stop(instance_ids=stale, reason=reason)
+
+
+@transaction.atomic
+def instances_stop(*, instance_ids: list, reason: str) -> int:
+    """Stop these instances (their process is gone or going) and fail the sessions they were running."""
+    if not instance_ids:
         return 0
-    sessions_fail_running(reason=reason, instance_ids=stale)
-    AgentInstance.objects.filter(pk__in=stale).update(
+    sessions_fail_running(reason=reason, instance_ids=instance_ids)
+    AgentInstance.objects.filter(pk__in=instance_ids).update(
         status=InstanceStatus.STOPPED, current_session=None, stopped_at=timezone.now()
     )
-    return len(stale)
+    return len(instance_ids)

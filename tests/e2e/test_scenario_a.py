@@ -4,20 +4,8 @@ import openai
 import pytest
 
 from sessions_app.models import InstanceStatus, Session, SessionMessage, ToolExecution
+from tests.e2e.helpers import final, think
 from tests.fakes.llm_server import tool_call
-
-REASONING = {
-    "reasoning_steps": ["The user asks a simple question", "I can answer directly"],
-    "current_situation": "Question understood",
-    "plan_status": "No plan needed",
-    "enough_data": True,
-    "remaining_steps": ["Give the final answer"],
-    "task_completed": True,
-}
-
-
-def final(answer: str) -> dict:
-    return {"reasoning": "Done", "completed_steps": ["answered"], "answer": answer, "status": "completed"}
 
 
 @pytest.fixture
@@ -26,7 +14,7 @@ def server(platform_server):
 
 
 def test_stream_final_answer_completes_session(server, scripted_llm, chat_key):
-    scripted_llm.enqueue(tool_call("reasoning_tool", REASONING), tool_call("final_answer_tool", final("Paris.")))
+    scripted_llm.enqueue(think(), tool_call("final_answer_tool", final("Paris.")))
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=chat_key)
 
     chunks = list(client.chat.completions.create(
@@ -52,7 +40,7 @@ def test_stream_final_answer_completes_session(server, scripted_llm, chat_key):
 
 
 def test_non_stream_returns_one_completion(server, scripted_llm, chat_key):
-    scripted_llm.enqueue(tool_call("reasoning_tool", REASONING), tool_call("final_answer_tool", final("4")))
+    scripted_llm.enqueue(think(), tool_call("final_answer_tool", final("4")))
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=chat_key)
 
     response = client.chat.completions.with_raw_response.create(

@@ -13,13 +13,12 @@ from django.core.management.base import BaseCommand
 def _stop_own_instances() -> None:
     """At exit (Ctrl-C, SIGTERM): this process's instances stop; sessions they were running fail."""
     from sessions_app.models import AgentInstance, InstanceStatus
-    from sessions_app.services import sessions_fail_running
+    from sessions_app.services import instances_stop
 
     try:
         own = list(AgentInstance.objects.filter(host=socket.gethostname(), pid=os.getpid())
                    .exclude(status=InstanceStatus.STOPPED).values_list("pk", flat=True))
-        sessions_fail_running(reason="the server process running this session was stopped", instance_ids=own)
-        AgentInstance.objects.filter(pk__in=own).update(status=InstanceStatus.STOPPED, current_session=None)
+        instances_stop(instance_ids=own, reason="the server process running this session was stopped")
     except Exception:  # the database may already be gone at exit
         pass
 
