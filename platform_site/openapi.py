@@ -65,7 +65,7 @@ def document_error_responses(result: dict[str, Any], generator, request, public)
     """``POSTPROCESSING_HOOKS`` entry: add the error responses a view does not declare itself."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     for path, operations in result.get("paths", {}).items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             for code in _error_codes(path, operation):
