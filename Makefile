@@ -24,7 +24,7 @@ test: $(STAMP)
 	url=$$(./scripts/ensure_redis.sh) && REDIS_TEST_URL=$$url $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 # Stops the embedded database and deletes its data directory.
 clean-db: $(STAMP)
