@@ -23,6 +23,12 @@ __all__ = [
 ]
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for bursts of concurrent clients (benchmarks open hundreds at once)."""
+
+    request_queue_size = 1024
+
+
 @dataclass
 class ToolCall:
     """One function call inside an assistant message."""
@@ -161,7 +167,7 @@ class ScriptedLLM:
     def start(self) -> "ScriptedLLM":
         """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _Server(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # type: ignore[attr-defined]
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"

@@ -21,6 +21,12 @@ from urllib.parse import unquote
 __all__ = ["ScriptedSearch", "SearchReply", "result"]
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for bursts of concurrent clients (benchmarks open hundreds at once)."""
+
+    request_queue_size = 1024
+
+
 def result(title: str, url: str, content: str, score: float = 0.9, raw_content: str | None = None) -> dict[str, Any]:
     """One Tavily search result dict."""
     return {"title": title, "url": url, "content": content, "score": score, "raw_content": raw_content}
@@ -91,7 +97,7 @@ class ScriptedSearch:
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> "ScriptedSearch":
         """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _Server(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
