@@ -159,12 +159,14 @@ class Runtime:
         self.running: dict[str, ChatRun] = {}
         self.channel: str | None = None
         self._background: list[asyncio.Task] = []
+        self._started = False
         self.delegator = PoolDelegator(self)
         self._router_client: LLMClient | None = None
 
     async def ensure_started(self) -> None:
-        if self._background:
+        if self._started:
             return
+        self._started = True  # before any await: concurrent first requests start this once
         from runtime.housekeeping import housekeeping_loop
 
         self._background.append(asyncio.create_task(housekeeping_loop(self)))
