@@ -20,6 +20,10 @@ REASONING = {
 }
 
 
+PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b", "c"],
+        "search_strategies": ["x", "y"]}
+
+
 def final(answer: str, status: str = "completed") -> dict[str, Any]:
     return {"reasoning": "Done", "completed_steps": ["answered"], "answer": answer, "status": status}
 

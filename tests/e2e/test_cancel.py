@@ -8,6 +8,7 @@ import pytest
 
 from sessions_app.models import InstanceStatus, Session, SessionMessage
 from tests.e2e.helpers import (
+    PLAN,
     assert_openai_error,
     auth,
     clarify,
@@ -16,9 +17,6 @@ from tests.e2e.helpers import (
     think,
 )
 from tests.fakes.llm_server import delay, tool_call
-
-PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b", "c"],
-        "search_strategies": ["x", "y"]}
 
 
 @pytest.fixture

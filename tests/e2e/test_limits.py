@@ -6,6 +6,7 @@ import pytest
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
 from tests.e2e.helpers import (
+    PLAN,
     auth,
     final,
     get_state,
@@ -15,9 +16,6 @@ from tests.e2e.helpers import (
     think,
 )
 from tests.fakes.llm_server import tool_call
-
-PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b", "c"],
-        "search_strategies": ["x", "y"]}
 
 
 @pytest.fixture
