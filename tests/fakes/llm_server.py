@@ -236,6 +236,7 @@ class ScriptedLLM:
 def _make_handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes on a kept-alive connection
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
             pass
@@ -244,10 +245,8 @@ def _make_handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.end_headers()  # keep-alive, as real LLM APIs do: clients reuse the connection
             self.wfile.write(payload)
-            self.close_connection = True
 
         def _send_error(self, err: HTTPError) -> None:
             body = {"error": {"message": err.message, "type": err.type, "param": None, "code": err.code}}
