@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from runtime.net import shared_ssl_context
 
@@ -104,7 +105,12 @@ class LLMClient:
         if self.settings.max_tokens is not None:
             kwargs["max_tokens"] = self.settings.max_tokens
         try:
-            completion = await self._client.chat.completions.create(**kwargs)
+            # The client's generic POST (its documented way to call any endpoint) rather than
+            # ``chat.completions.create``: the same retries, errors and typed response, without
+            # re-walking the whole message history through the typed-dict transform on every call
+            # (measured: ~1.5 ms per call with a short history, growing with it). The body is
+            # already plain JSON-ready dicts.
+            completion = await self._client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
         except openai.APITimeoutError as exc:
             raise LLMUnavailable(
                 f"LLM timed out after {self.settings.timeout_s:g}s ({self.settings.max_retries} retries)"
