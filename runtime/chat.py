@@ -104,9 +104,12 @@ class ChatRun:
     result: RunResult | None = field(default=None)
 
 
-def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance_id,
-              routing: dict | None = None) -> tuple[str, str, list]:
-    """Create the session on ``instance_id`` (``researching``, instance ``busy``); its id, task, messages."""
+def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance,
+              routing: dict | None = None) -> tuple[str, str, list, dict]:
+    """Create the session on ``instance`` (``researching``, instance ``busy``); its id, task, messages
+    and the specs of the tools it starts with (read here: one crossing to the database, not two)."""
+    from catalog.selectors import tool_specs_by_name
+
     task = last_user_text(request)
     pack = spec.content.prompt_pack
     messages = [m.model_dump(exclude_none=True) for m in request.messages]
@@ -115,10 +118,10 @@ def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, 
             messages[i] = {"role": "user", "content": pack.render("initial_user_request", task=task, current_date=_today())}
             break
     session = session_services.session_start(
-        instance_id=instance_id, template_version_id=spec.version_id, task=task, messages=messages,
+        instance_id=instance.id, template_version_id=spec.version_id, task=task, messages=messages,
         api_key_id=api_key_id, routing=routing,
     )
-    return str(session.pk), task, messages
+    return str(session.pk), task, messages, tool_specs_by_name(names=instance.tool_names())
 
 
 def _today() -> str:
@@ -205,11 +208,12 @@ class Runtime:
                 return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
         instance = await self.pool.acquire(spec)
         try:
-            session_id, task, messages = await db(_open_new)(spec, request, api_key_id, instance.id, routing)
+            session_id, task, messages, tool_specs = await db(_open_new)(spec, request, api_key_id, instance, routing)
         except BaseException:
             await self.pool.release(instance)
             raise
-        return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages)
+        return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
+                                 tool_specs=tool_specs)
 
     async def resume(self, session_id: str, text: str, *, include_usage: bool = False) -> ChatRun:
         await self.ensure_started()
@@ -226,7 +230,7 @@ class Runtime:
         return await self._start(instance, session_id, include_usage)
 
     async def _start(self, instance, session_id: str, include_usage: bool, *, task: str = "",
-                     fresh_history: list | None = None) -> ChatRun:
+                     fresh_history: list | None = None, tool_specs: dict | None = None) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
         layer = get_channel_layer() if self.channel else None
@@ -236,7 +240,7 @@ class Runtime:
         async def run() -> RunResult:
             try:
                 return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history,
-                                                  delegator=self.delegator)
+                                                  delegator=self.delegator, tool_specs=tool_specs)
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))

@@ -14,6 +14,7 @@ import math
 
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from access.ratelimit import rate_limit_take
@@ -45,6 +46,15 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
         self._handler: asyncio.Task | None = None
         self._run: ChatRun | None = None
         self._started = False
+
+    async def dispatch(self, message):
+        """Channels' dispatch without its ``aclose_old_connections()``: that is a thread hop per
+        message to tidy the connection of a thread these consumers never use (services run on
+        ``runtime.db`` workers, whose connections Django's CONN_MAX_AGE rules keep)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def http_request(self, message):
         body = message.get("body", b"")

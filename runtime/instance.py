@@ -180,26 +180,29 @@ class AgentInstance:
 
     async def run_session(
         self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None,
-        lineage: tuple[str, ...] = (), depth: int = 0, delegator=None,
+        lineage: tuple[str, ...] = (), depth: int = 0, delegator=None, tool_specs: dict | None = None,
     ) -> RunResult:
         """Run a session (already marked ``researching`` on this instance, which is ``busy``)
         until it finishes, waits for the user, fails or is cancelled; then reset to ``idle``.
 
-        ``fresh_history`` is a new session's messages (nothing to load); otherwise the
-        session's state is read from the database — any process may continue any session.
+        ``fresh_history`` is a new session's messages (nothing to load; ``tool_specs`` may carry
+        the tools read in the session's opening transaction); otherwise the session's state is
+        read from the database — any process may continue any session.
         """
         async with self._lock:
             self.status = InstanceStatus.BUSY
             self.current_session = session_id
             try:
                 return await self._run(session_id, sink, task=task, fresh_history=fresh_history,
-                                       delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
+                                       tool_specs=tool_specs, delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
                                                    "delegator": delegator})
             finally:
                 await asyncio.shield(self._release())
 
     async def _release(self) -> None:
-        """Reset (in memory) and back to ``idle``; the session's end already moved us to ``resetting``."""
+        """Reset (in memory) and back to ``idle``, unless the session's end did both already."""
+        if self.status == InstanceStatus.IDLE:
+            return
         self.sessions_served += 1
         self.reset()
         await self._transition(InstanceStatus.IDLE, served=True)
@@ -222,11 +225,14 @@ class AgentInstance:
         return ctx
 
     async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None,
-                   delegation: dict) -> RunResult:
+                   tool_specs: dict | None, delegation: dict) -> RunResult:
         ctx: ToolContext | None = None
         obs.correlation_id.set(session_id)
         try:
-            saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
+            if fresh_history is not None and tool_specs is not None:
+                saved, specs = None, tool_specs
+            else:
+                saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
             history = list(fresh_history) if fresh_history is not None else list(saved[1])
             ctx = self._context(session_id, task, saved, SessionRecorder(next_seq=len(history)))
             ctx.extra.update(delegation)
@@ -294,16 +300,20 @@ class AgentInstance:
 
     async def _end(self, session_id: str, ctx: ToolContext | None, state: str, *, text: str = "", error: str = "",
                    code: str = "", finish_reason: str = "stop") -> RunResult:
-        """Record how the run ended and move this instance to ``resetting``, in one transaction."""
+        """Record how the run ended and put this instance back to ``idle`` (through ``resetting``, its
+        in-memory reset done first), in one transaction."""
         progress = progress_of(ctx) if ctx is not None else {}
+        self.reset()  # the run's state is in ``progress`` now: idle in the same transaction as the end
         try:
             await db(session_services.session_end)(
-                session_id=session_id, instance_id=self.id, to=state, error=error, result=text, **progress
+                session_id=session_id, instance_id=self.id, to=state, error=error, result=text, release=True,
+                memory_rss_bytes=psutil.Process().memory_info().rss, **progress
             )
+            self.sessions_served += 1
+            self.status = InstanceStatus.IDLE
         except InvalidTransition:  # e.g. cancelled by another request meanwhile
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
             await self._transition(InstanceStatus.RESETTING)
-        self.status = InstanceStatus.RESETTING
         obs.SESSIONS_FINISHED.labels(self.spec.name, state).inc()
         return RunResult(
             session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,

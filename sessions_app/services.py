@@ -71,39 +71,38 @@ def session_transition(*, session_id, to: str, error: str = "", result: str | No
     )
 
 
+def _session_new(*, template_version_id: int, task: str, api_key_id: int | None = None,
+                 parent_id: uuid.UUID | str | None = None, depth: int = 0, routing: dict | None = None,
+                 **fields: Any) -> Session:
+    # No full_clean(): it costs two queries (pk uniqueness, check constraints) that the INSERT's own
+    # constraints enforce anyway; the fields come from the runtime, not from a form.
+    return Session(template_version_id=template_version_id, task=task, api_key_id=api_key_id,
+                   parent_id=parent_id, depth=depth, routing=routing, **fields)
+
+
 @transaction.atomic
-def session_create(
-    *,
-    template_version_id: int,
-    task: str,
-    messages: list[dict[str, Any]],
-    api_key_id: int | None = None,
-    parent_id: uuid.UUID | str | None = None,
-    depth: int = 0,
-    routing: dict | None = None,
-) -> Session:
+def session_create(*, messages: list[dict[str, Any]], **create: Any) -> Session:
     """Create an ``inited`` session with its first messages (seq 0, 1, ...)."""
-    session = Session(
-        template_version_id=template_version_id,
-        task=task,
-        api_key_id=api_key_id,
-        parent_id=parent_id,
-        depth=depth,
-        routing=routing,
-    )
-    session.full_clean(exclude=["template_version", "api_key", "parent", "instance"])
-    session.save()
+    session = _session_new(**create)
+    session.save(force_insert=True)
     session_messages_append(session_id=session.pk, messages=messages, first_seq=0)
     return session
 
 
+assert SessionState.RESEARCHING in SESSION_TRANSITIONS[SessionState.INITED]
+
+
 @transaction.atomic
-def session_start(*, instance_id, **create: Any) -> Session:
-    """Create a session and start it on ``instance_id``: ``inited → researching``, instance ``idle → busy``."""
-    session = session_create(**create)
-    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session.pk)
-    session_transition(session_id=session.pk, to=SessionState.RESEARCHING)
-    session.state = SessionState.RESEARCHING
+def session_start(*, instance_id, messages: list[dict[str, Any]], **create: Any) -> Session:
+    """Create a session and start it on ``instance_id``: ``inited → researching`` (the row is
+    inserted in its started form, in the same transaction), instance ``idle → busy``.
+
+    Three statements: the session, its first messages, the instance's compare-and-set.
+    """
+    session = _session_new(**create, state=SessionState.RESEARCHING, instance_id=instance_id)
+    session.save(force_insert=True)
+    session_messages_append(session_id=session.pk, messages=messages, first_seq=0)
+    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session.pk, bind=False)
     return session
 
 
@@ -117,10 +116,15 @@ def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
 
 @transaction.atomic
 def session_end(*, session_id, instance_id, to: str, error: str = "", result: str | None = None,
-                **progress: Any) -> None:
-    """The run is over: the session's final (or waiting) state, its instance ``busy → resetting``."""
+                release: bool = False, memory_rss_bytes: int | None = None, **progress: Any) -> None:
+    """The run is over: the session's final (or waiting) state, its instance ``busy → resetting``;
+    with ``release`` (the instance has already dropped the run from memory) also ``resetting → idle``,
+    counting the session served, in the same transaction."""
     session_transition(session_id=session_id, to=to, error=error, result=result, **progress)
     instance_transition(instance_id=instance_id, to=InstanceStatus.RESETTING)
+    if release:
+        instance_transition(instance_id=instance_id, to=InstanceStatus.IDLE, served=True,
+                            memory_rss_bytes=memory_rss_bytes)
 
 
 def session_progress_save(*, session_id, **progress: Any) -> None:
@@ -219,9 +223,11 @@ def instance_register(*, template_version_id: int, host: str, pid: int) -> Agent
 
 
 def instance_transition(
-    *, instance_id, to: str, session_id=None, memory_rss_bytes: int | None = None, served: bool = False
+    *, instance_id, to: str, session_id=None, memory_rss_bytes: int | None = None, served: bool = False,
+    bind: bool = True,
 ) -> None:
-    """Move an instance to status ``to`` (compare-and-set); ``busy`` records the session it serves."""
+    """Move an instance to status ``to`` (compare-and-set); ``busy`` records the session it serves
+    (and, with ``bind``, points the session at the instance)."""
     allowed_from = [status for status, targets in INSTANCE_TRANSITIONS.items() if to in targets]
     fields: dict[str, Any] = {"status": to, "heartbeat_at": timezone.now()}
     fields["current_session_id"] = session_id if to == InstanceStatus.BUSY else None
@@ -234,7 +240,7 @@ def instance_transition(
     if not AgentInstance.objects.filter(pk=instance_id, status__in=allowed_from).update(**fields):
         current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
         raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {to}")
-    if to == InstanceStatus.BUSY:
+    if to == InstanceStatus.BUSY and bind:
         Session.objects.filter(pk=session_id).update(instance_id=instance_id)
 
 
