@@ -33,6 +33,7 @@ SEAL_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boo
               "dict": "object"}
 BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array"}
 MODES = ("dense", "keyword", "hybrid")
+PADDING_NAME = r"-copy[0-9]+$"  # the copies pad_and_time adds
 
 
 def fresh_database() -> None:
@@ -50,6 +51,18 @@ def fresh_database() -> None:
                          autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DBNAME)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
+
+
+def bench_database_exists() -> bool:
+    import psycopg
+
+    from platform_site.embedded_db import ensure_running
+    from platform_site.env import EMBEDDED_PG_DIR
+
+    params = ensure_running(EMBEDDED_PG_DIR, "postgres")
+    with psycopg.connect(host=params["HOST"], port=params["PORT"], user=params["USER"], dbname="postgres",
+                         autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DBNAME]).fetchone() is not None
 
 
 def catalog_name(name: str, taken: set[str]) -> str:
@@ -159,9 +172,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None, help="first N dev queries per set (default: all)")
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--pad-to", type=int, default=10_000)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the bench database of an earlier run (skips import and indexing)")
     args = parser.parse_args()
 
-    fresh_database()
+    if not (args.reuse and bench_database_exists()):
+        fresh_database()
     import django
 
     django.setup()
@@ -179,10 +195,11 @@ def main() -> None:
     sets = load_sets(args.queries)
     result: dict = {"embedding_model": get_embedder().name, "sets": {}}
     started = time.perf_counter()
-    pools = {}
-    for key, data in sets.items():
-        import_pool(data["tools"])
-        pools[key] = [row["name"] for row in data["tools"]]
+    pools = {key: [row["name"] for row in data["tools"]] for key, data in sets.items()}
+    Tool.objects.filter(name__regex=PADDING_NAME).delete()  # padding left by an earlier run
+    if not Tool.objects.exists():
+        for data in sets.values():
+            import_pool(data["tools"])
     imported = time.perf_counter()
     get_embedder().embed(["warm up"])
     refresh = tool_embeddings_refresh()
