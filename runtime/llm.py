@@ -39,6 +39,14 @@ class LLMSettings:
     max_retries: int = 2
     temperature: float | None = None
     max_tokens: int | None = None
+    backend: str = "openai"  # "openai": any OpenAI-compatible endpoint; "local": the embedded small model
+    string_cap: int | None = None  # maxLength put on every string of a structured-output schema
+
+    @property
+    def structured_output_only(self) -> bool:
+        """Small local models print JSON instead of making native tool calls, but follow
+        JSON-schema-constrained output reliably: on such a backend every agent kind runs as ``sgr``."""
+        return self.backend == "local"
 
 
 @dataclass
