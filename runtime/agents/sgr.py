@@ -18,7 +18,12 @@ from runtime.agents.outcomes import Action, OfferedTools
 from runtime.tools.system import ReasoningTool
 
 
-def next_step_schema(offered: OfferedTools, reasoning_schema: dict[str, Any]) -> dict[str, Any]:
+ITEMS_CAP = 5  # maxItems of every array when strings are capped
+
+
+def next_step_schema(offered: OfferedTools, reasoning_schema: dict[str, Any], *,
+                     string_cap: int | None = None) -> dict[str, Any]:
+    """The step's response schema; with ``string_cap``, bounded throughout (``cap_lengths``)."""
     branches = [
         {
             "type": "object",
@@ -33,12 +38,34 @@ def next_step_schema(offered: OfferedTools, reasoning_schema: dict[str, Any]) ->
     ]
     properties = dict(reasoning_schema.get("properties", {}))
     properties["action"] = {"anyOf": branches}
-    return {
+    schema = {
         "type": "object",
         "properties": properties,
         "required": [*reasoning_schema.get("required", []), "action"],
         "$defs": reasoning_schema.get("$defs", {}),
     }
+    return schema if string_cap is None else cap_lengths(schema, max_string=string_cap)
+
+
+def cap_lengths(schema: Any, *, max_string: int, max_items: int = ITEMS_CAP) -> Any:
+    """A copy of ``schema`` where every free-text string has ``maxLength <= max_string``, every
+    array ``maxItems <= max_items`` and every object with declared properties no others (never
+    below a declared minimum). A small model under constrained decoding follows a bounded schema;
+    an unbounded string or list lets it repeat itself until ``max_tokens``."""
+    if isinstance(schema, list):
+        return [cap_lengths(s, max_string=max_string, max_items=max_items) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node = {k: cap_lengths(v, max_string=max_string, max_items=max_items) if isinstance(v, (dict, list)) else v
+            for k, v in schema.items()}
+    types = node.get("type") if isinstance(node.get("type"), list) else [node.get("type")]
+    if "string" in types and "enum" not in node and "const" not in node:
+        node["maxLength"] = max(min(node.get("maxLength", max_string), max_string), node.get("minLength", 0))
+    if "array" in types:
+        node["maxItems"] = max(min(node.get("maxItems", max_items), max_items), node.get("minItems", 0))
+    if "object" in types and "properties" in node:
+        node.setdefault("additionalProperties", False)
+    return node
 
 
 class SGRAgent(BaseAgent):
@@ -48,7 +75,8 @@ class SGRAgent(BaseAgent):
         reasoning_schema = self.tools[REASONING_TOOL].spec.parameters
         response_format = {
             "type": "json_schema",
-            "json_schema": {"name": "next_step", "schema": next_step_schema(offered, reasoning_schema)},
+            "json_schema": {"name": "next_step", "schema": next_step_schema(
+                offered, reasoning_schema, string_cap=self.llm.settings.string_cap)},
         }
 
         def feedback(error: str) -> list[dict[str, Any]]:
