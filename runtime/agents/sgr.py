@@ -18,7 +18,7 @@ from runtime.agents.outcomes import Action, OfferedTools
 from runtime.tools.system import ReasoningTool
 
 
-ITEMS_CAP = 5  # maxItems of every array when strings are capped
+ITEMS_CAP = 3  # maxItems of every array when strings are capped
 
 
 def next_step_schema(offered: OfferedTools, reasoning_schema: dict[str, Any], *,
@@ -68,6 +68,34 @@ def cap_lengths(schema: Any, *, max_string: int, max_items: int = ITEMS_CAP) -> 
     return node
 
 
+def parse_next_step(text: str, offered_names: list[str]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A structured-output reply → (reasoning fields, tool name, arguments), or ``InvalidOutput``
+    with the feedback the model gets before a retry."""
+
+    def feedback(error: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": f"Your last reply could not be used: {error}. Reply with one JSON "
+                 f"object with the reasoning fields and an action using one of: {', '.join(offered_names)}."}]
+
+    try:
+        data = json.loads(text.strip())
+    except json.JSONDecodeError as exc:
+        raise InvalidOutput(f"reply is not valid JSON ({exc.msg})", feedback(f"not valid JSON ({exc.msg})")) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("action"), dict):
+        raise InvalidOutput("reply has no action object", feedback("the JSON has no `action` object"))
+    step = data.pop("action")
+    name, arguments = step.get("tool"), step.get("arguments", {})
+    if name not in offered_names:
+        raise InvalidOutput(f"unknown or not offered tool {name!r}", feedback(f"tool {name!r} is not available now"))
+    if not isinstance(arguments, dict):
+        raise InvalidOutput("action arguments are not an object", feedback("`action.arguments` must be an object"))
+    try:
+        ReasoningTool.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidOutput(f"invalid reasoning: {problems}", feedback(f"invalid reasoning fields: {problems}")) from exc
+    return data, name, arguments
+
+
 class SGRAgent(BaseAgent):
     kind = "sgr"
 
@@ -79,31 +107,10 @@ class SGRAgent(BaseAgent):
                 offered, reasoning_schema, string_cap=self.llm.settings.string_cap)},
         }
 
-        def feedback(error: str) -> list[dict[str, Any]]:
-            return [{"role": "user", "content": f"Your last reply could not be used: {error}. Reply with one JSON "
-                     f"object with the reasoning fields and an action using one of: {', '.join(offered.names)}."}]
-
         def parse(reply):
-            text = (reply.content or "").strip()
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidOutput(f"reply is not valid JSON ({exc.msg})", feedback(f"not valid JSON ({exc.msg})")) from exc
-            if not isinstance(data, dict) or not isinstance(data.get("action"), dict):
-                raise InvalidOutput("reply has no action object", feedback("the JSON has no `action` object"))
-            step = data.pop("action")
-            name, arguments = step.get("tool"), step.get("arguments", {})
-            if name not in offered.names:
-                raise InvalidOutput(f"unknown or not offered tool {name!r}", feedback(f"tool {name!r} is not available now"))
-            if not isinstance(arguments, dict):
-                raise InvalidOutput("action arguments are not an object", feedback("`action.arguments` must be an object"))
-            try:
-                ReasoningTool.model_validate(data)
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-                raise InvalidOutput(f"invalid reasoning: {problems}", feedback(f"invalid reasoning fields: {problems}")) from exc
-            return data, Action(call_id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments,
-                                raw_arguments=json.dumps(arguments, ensure_ascii=False)), reply
+            reasoning, name, arguments = parse_next_step(reply.content or "", offered.names)
+            return reasoning, Action(call_id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments,
+                                     raw_arguments=json.dumps(arguments, ensure_ascii=False)), reply
 
         reasoning, action, reply = await self._ask(
             response_format=response_format,
