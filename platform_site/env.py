@@ -47,8 +47,8 @@ LOCAL_LLM_GGUF: str = env.str("LOCAL_LLM_GGUF", default="")  # a GGUF file to se
 LOCAL_LLM_DIR = Path(env.str("LOCAL_LLM_DIR", default=str(VAR_DIR / "models")))  # where models are installed
 LOCAL_LLM_THREADS: int = env.int("LOCAL_LLM_THREADS", default=0)  # 0: cores - 1 (at least 1, at most 8)
 LOCAL_LLM_CTX: int = env.int("LOCAL_LLM_CTX", default=8192)  # context window in tokens
-LOCAL_LLM_MAX_TOKENS: int = env.int("LOCAL_LLM_MAX_TOKENS", default=1024)  # per reply, unless llm_config.max_tokens
-LOCAL_LLM_MAX_STRING: int = env.int("LOCAL_LLM_MAX_STRING", default=400)  # maxLength of every string in the schema
+LOCAL_LLM_MAX_TOKENS: int = env.int("LOCAL_LLM_MAX_TOKENS", default=1536)  # per reply, unless llm_config.max_tokens
+LOCAL_LLM_MAX_STRING: int = env.int("LOCAL_LLM_MAX_STRING", default=200)  # maxLength of every string in the schema
 LOCAL_LLM_WARMUP: bool = env.bool("LOCAL_LLM_WARMUP", default=True)  # one tiny request at start-up
 
 # Web search (Tavily-compatible HTTP API).

@@ -94,7 +94,7 @@ class RuntimeSettings:
                 base_url="", api_key="", model=local.model_name, timeout_s=timeout,
                 max_retries=self.llm_max_retries if cfg.max_retries is None else cfg.max_retries,
                 temperature=cfg.temperature, max_tokens=cfg.max_tokens or local.max_tokens,
-                backend="local", string_cap=local.max_string,
+                frequency_penalty=local.frequency_penalty, backend="local", string_cap=local.max_string,
             )
         return LLMSettings(
             base_url=cfg.base_url or self.llm_base_url,

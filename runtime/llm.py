@@ -39,6 +39,7 @@ class LLMSettings:
     max_retries: int = 2
     temperature: float | None = None
     max_tokens: int | None = None
+    frequency_penalty: float | None = None
     backend: str = "openai"  # "openai": any OpenAI-compatible endpoint; "local": the embedded small model
     string_cap: int | None = None  # maxLength put on every string of a structured-output schema
 
@@ -111,6 +112,8 @@ class LLMClient:
             kwargs["temperature"] = self.settings.temperature
         if self.settings.max_tokens is not None:
             kwargs["max_tokens"] = self.settings.max_tokens
+        if self.settings.frequency_penalty is not None:
+            kwargs["frequency_penalty"] = self.settings.frequency_penalty
         try:
             completion = await self._client.chat.completions.create(**kwargs)
         except openai.APITimeoutError as exc:

@@ -80,12 +80,13 @@ async def test_function_calling_template_runs_as_sgr_with_capped_strings(default
     (request,) = scripted_llm.requests
     assert "tools" not in request and "tool_choice" not in request  # no native function calling
     assert request["model"] == "smollm2-135m" and request["max_tokens"] == 600
+    assert request["frequency_penalty"] == 0.5
     schema = request["response_format"]["json_schema"]["schema"]
     tools = {b["properties"]["tool"]["const"] for b in schema["properties"]["action"]["anyOf"]}
     assert {"final_answer_tool", "clarification_tool", "web_search_tool"} <= tools
     strings = [n for n in walk(schema) if n.get("type") == "string" and "const" not in n and "enum" not in n]
     assert strings and all(n["maxLength"] <= 120 for n in strings)
-    assert all(n["maxItems"] <= 5 for n in walk(schema) if n.get("type") == "array")
+    assert all(n["maxItems"] <= 3 for n in walk(schema) if n.get("type") == "array")
 
 
 async def test_a_local_model_that_cannot_start_fails_the_session_with_the_reason(defaults, monkeypatch,

@@ -225,7 +225,7 @@ def test_capped_schema_bounds_every_string_and_list():
     arrays = [n for n in walk(schema) if n.get("type") == "array"]
     assert strings and arrays
     assert all(n["maxLength"] <= 200 for n in strings)
-    assert all(n.get("minItems", 0) <= n["maxItems"] <= 5 for n in arrays)
+    assert all(n.get("minItems", 0) <= n["maxItems"] <= 3 for n in arrays)
     assert schema["additionalProperties"] is False
     branches = schema["properties"]["action"]["anyOf"]
     assert len(branches) == len(offered_tools().names)  # one branch per tool
