@@ -25,7 +25,7 @@ from runtime.agents.base import InvalidOutput
 from runtime.agents.outcomes import OfferedTools
 from runtime.agents.sgr import next_step_schema, parse_next_step
 from runtime.config import RuntimeSettings
-from runtime.llm import LLMClient
+from runtime.llm import LLMClient, LLMError, LLMReply
 from runtime.local_llm import attach, server, weights
 from runtime.local_llm.config import LocalLLMConfig
 from runtime.tools.standard import STANDARD_TOOLS
@@ -78,7 +78,7 @@ def messages_for(spec: TemplateSpec, case: dict, tools: OfferedTools) -> list[di
 
 async def run(config: LocalLLMConfig, rounds: int) -> dict:
     spec = TemplateSpec(template_id=0, name="bench_agent", version_id=0, version=1, is_active_version=True,
-                        content=TemplateContent(agent_kind="sgr"))
+                        content=TemplateContent(agent_kind="sgr", execution_policy={"llm_timeout_s": 600}))
     settings = RuntimeSettings(llm_base_url="", llm_api_key="", llm_model="", llm_timeout_s=600, llm_max_retries=0,
                                tavily_base_url="", tavily_api_key="", entrypoint_allowlist=(),
                                http_allow_private=False, llm_backend="local", local_llm=config)
@@ -92,14 +92,16 @@ async def run(config: LocalLLMConfig, rounds: int) -> dict:
             tools = offered(RESEARCH)
             schema = next_step_schema(tools, ReasoningTool.parameters_schema(), string_cap=llm_settings.string_cap)
             started = time.perf_counter()
-            reply = await client.complete(messages_for(spec, case, tools), response_format={
-                "type": "json_schema", "json_schema": {"name": "next_step", "schema": schema}})
-            seconds = time.perf_counter() - started
             try:
+                reply = await client.complete(messages_for(spec, case, tools), response_format={
+                    "type": "json_schema", "json_schema": {"name": "next_step", "schema": schema}})
                 _, tool, _ = parse_next_step(reply.content or "", tools.names)
                 error = ""
             except InvalidOutput as exc:
                 tool, error = None, str(exc)
+            except LLMError as exc:  # e.g. a timeout: counted as an invalid step
+                reply, tool, error = LLMReply(content=None), None, str(exc)
+            seconds = time.perf_counter() - started
             steps.append({"task": case["task"], "expect": case["expect"], "chose": tool, "valid": tool is not None,
                           "error": error, "seconds": round(seconds, 2), "completion_tokens": reply.completion_tokens,
                           "prompt_tokens": reply.prompt_tokens})
