@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean-db
+.PHONY: run test test-local-llm install bench clean-db
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,local-llm]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +22,10 @@ run: $(STAMP)
 # Tests of several server processes need Redis: the one on 127.0.0.1:6379, or one started here.
 test: $(STAMP)
 	url=$$(./scripts/ensure_redis.sh) && REDIS_TEST_URL=$$url $(PY) -m pytest $(PYTEST_ARGS)
+
+# Opt-in: sessions of every agent kind on the real local model (installed on first use, ~93 MB).
+test-local-llm: $(STAMP)
+	LLM_BACKEND=local $(PY) -m pytest -m local_llm tests/local_llm $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -38,6 +38,18 @@ LLM_API_KEY: str = env.str("LLM_API_KEY", default="")
 LLM_MODEL: str = env.str("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_S: float = env.float("LLM_TIMEOUT_S", default=60.0)
 LLM_MAX_RETRIES: int = env.int("LLM_MAX_RETRIES", default=2)
+# Which backend serves templates without llm_config.base_url: "auto" (LLM_BASE_URL when set, else
+# "local"), "openai" (the OpenAI-compatible endpoint at LLM_BASE_URL) or "local" (an embedded llama.cpp
+# server with a small model, see runtime/local_llm/).
+LLM_BACKEND: str = env.str("LLM_BACKEND", default="auto")
+LOCAL_LLM_MODEL: str = env.str("LOCAL_LLM_MODEL", default="smollm2-135m")  # runtime.local_llm.weights.MODELS
+LOCAL_LLM_GGUF: str = env.str("LOCAL_LLM_GGUF", default="")  # a GGUF file to serve instead of LOCAL_LLM_MODEL
+LOCAL_LLM_DIR = Path(env.str("LOCAL_LLM_DIR", default=str(VAR_DIR / "models")))  # where models are installed
+LOCAL_LLM_THREADS: int = env.int("LOCAL_LLM_THREADS", default=0)  # 0: cores - 1 (at least 1, at most 8)
+LOCAL_LLM_CTX: int = env.int("LOCAL_LLM_CTX", default=8192)  # context window in tokens
+LOCAL_LLM_MAX_TOKENS: int = env.int("LOCAL_LLM_MAX_TOKENS", default=1536)  # per reply, unless llm_config.max_tokens
+LOCAL_LLM_MAX_STRING: int = env.int("LOCAL_LLM_MAX_STRING", default=200)  # maxLength of every string in the schema
+LOCAL_LLM_WARMUP: bool = env.bool("LOCAL_LLM_WARMUP", default=True)  # one tiny request at start-up
 
 # Web search (Tavily-compatible HTTP API).
 TAVILY_BASE_URL: str = env.str("TAVILY_BASE_URL", default="https://api.tavily.com")

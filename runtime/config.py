@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from access.ratelimit import RateLimit
 from runtime.llm import LLMSettings
+from runtime.local_llm.config import LocalLLMConfig, select_backend
 from runtime.router import RouterSettings
 from templates_app.specs import TemplateSpec
 
@@ -34,6 +35,8 @@ class RuntimeSettings:
     api_key_rate: RateLimit | None = None
     tool_rate: RateLimit | None = None
     router: RouterSettings = RouterSettings("sgr_agent", 0.80, 0.01, False)
+    llm_backend: str = "openai"  # for templates without llm_config.base_url: "openai" or "local"
+    local_llm: LocalLLMConfig | None = None
 
     @classmethod
     def from_django(cls) -> RuntimeSettings:
@@ -45,6 +48,8 @@ class RuntimeSettings:
             llm_model=settings.LLM_MODEL,
             llm_timeout_s=settings.LLM_TIMEOUT_S,
             llm_max_retries=settings.LLM_MAX_RETRIES,
+            llm_backend=select_backend(settings.LLM_BACKEND, settings.LLM_BASE_URL),
+            local_llm=LocalLLMConfig.from_django(),
             tavily_base_url=settings.TAVILY_BASE_URL,
             tavily_api_key=settings.TAVILY_API_KEY,
             entrypoint_allowlist=tuple(settings.TOOL_ENTRYPOINT_ALLOWLIST),
@@ -73,11 +78,24 @@ class RuntimeSettings:
                            timeout_s=self.llm_timeout_s, max_retries=self.llm_max_retries)
 
     def llm_for(self, spec: TemplateSpec) -> LLMSettings:
-        """The template's llm_config over the environment defaults."""
+        """The template's llm_config over the environment defaults.
+
+        A template without ``llm_config.base_url`` on the local backend gets the local model:
+        its ``base_url`` is filled in when the server runs (``runtime.local_llm.attach``),
+        replies are capped at ``max_tokens`` and structured-output strings at ``string_cap``.
+        """
         cfg = spec.content.llm_config
         policy = spec.content.execution_policy
         api_key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else self.llm_api_key
         timeout = cfg.timeout_s or min(self.llm_timeout_s, policy.llm_timeout_s)
+        if not cfg.base_url and self.llm_backend == "local":
+            local = self.local_llm or LocalLLMConfig()
+            return LLMSettings(
+                base_url="", api_key="", model=local.model_name, timeout_s=timeout,
+                max_retries=self.llm_max_retries if cfg.max_retries is None else cfg.max_retries,
+                temperature=cfg.temperature, max_tokens=cfg.max_tokens or local.max_tokens,
+                frequency_penalty=local.frequency_penalty, backend="local", string_cap=local.max_string,
+            )
         return LLMSettings(
             base_url=cfg.base_url or self.llm_base_url,
             api_key=api_key,

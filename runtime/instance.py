@@ -22,12 +22,13 @@ import psutil
 from platform_site import observability as obs
 from platform_site.errors import InvalidTransition
 from runtime.agents.base import SYSTEM_TOOL_NAMES, ModelMisbehaved
-from runtime.agents.kinds import AGENT_KINDS
+from runtime.agents.kinds import agent_class
 from runtime.agents.outcomes import Continue, Finish, WaitForUser
 from runtime.config import RuntimeSettings
 from runtime.db import db
 from runtime.events import EventSink
-from runtime.llm import LLMClient, LLMError
+from runtime.llm import LLMClient, LLMError, LLMSettings
+from runtime.local_llm import LocalLLMError, attach
 from runtime.net import shared_ssl_context
 from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
@@ -78,16 +79,21 @@ def _search_step(query: str, spec: TemplateSpec, facts: dict):
     return outcome, tool_specs_by_name(names=[r.name for r in outcome.results])
 
 
+NO_ENDPOINT = "No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)"
+
+
 class AgentInstance:
-    def __init__(self, *, spec: TemplateSpec, settings: RuntimeSettings, row_id: uuid.UUID) -> None:
+    def __init__(self, *, spec: TemplateSpec, settings: RuntimeSettings, row_id: uuid.UUID,
+                 llm_settings: LLMSettings | None = None, llm_problem: str = "") -> None:
         self.id = row_id
         self.spec = spec
         self.settings = settings
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(spec.content.execution_policy.tool_timeout_s), verify=shared_ssl_context()
         )
-        llm_settings = settings.llm_for(spec)
+        llm_settings = llm_settings or settings.llm_for(spec)
         self.llm = LLMClient(llm_settings) if llm_settings.base_url else None
+        self.llm_problem = llm_problem or NO_ENDPOINT  # why self.llm is None: every session fails with it
         self.search = (
             TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key,
                                  fallback=DirectFetchExtractor(allow_private=settings.http_allow_private))
@@ -112,10 +118,16 @@ class AgentInstance:
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
     async def create(cls, *, spec: TemplateSpec, settings: RuntimeSettings) -> AgentInstance:
+        """Registered in the database; on the local backend, the local server runs first."""
+        llm_settings, problem = settings.llm_for(spec), ""
+        try:
+            llm_settings = await attach(llm_settings, settings.local_llm)
+        except LocalLLMError as exc:
+            problem = f"Local LLM unavailable: {exc}"
         row = await db(session_services.instance_register)(
             template_version_id=spec.version_id, host=socket.gethostname(), pid=os.getpid()
         )
-        return cls(spec=spec, settings=settings, row_id=row.pk)
+        return cls(spec=spec, settings=settings, row_id=row.pk, llm_settings=llm_settings, llm_problem=problem)
 
     def reset(self) -> None:
         """Drop all state of the last session (agent, conversation, context)."""
@@ -237,12 +249,16 @@ class AgentInstance:
             ctx = self._context(session_id, task, saved, SessionRecorder(next_seq=len(history)))
             ctx.extra.update(delegation)
             if self.llm is None:
-                raise LLMError("No LLM endpoint configured: set LLM_BASE_URL (or llm_config.base_url on the template)")
-            if "reasoning_tool" not in specs and self.spec.agent_kind != "tool_calling":
+                raise LLMError(self.llm_problem)
+            kind = agent_class(self.spec.agent_kind, self.llm.settings)
+            if kind.kind != self.spec.agent_kind:
+                logger.info("%s is %s; on the %s backend it runs as %s", self.spec.name, self.spec.agent_kind,
+                            self.llm.settings.backend, kind.kind, extra={"correlation_id": session_id})
+            if "reasoning_tool" not in specs and kind.kind != "tool_calling":
                 raise ModelMisbehaved("reasoning_tool is not active in the tool catalog")
             tools = {name: self._executable(specs[name]) for name in self.tool_names()
                      if name in specs and self._permitted(specs[name])}
-            agent = AGENT_KINDS[self.spec.agent_kind](
+            agent = kind(
                 spec=self.spec, ctx=ctx, history=history, tools=tools, rules=self.rules,
                 llm=self.llm, recorder=ctx.store, events=sink,
                 retriever=self._retrieve if self.uses_retrieval else None,
@@ -287,7 +303,7 @@ class AgentInstance:
                 # the last step offers only the final answer; a model that will not give it hit the limit
                 reason = f"max_iterations={max_iterations} reached without a final answer ({exc})"
                 return Finish(answer=f"Stopped: {reason}.", status="failed", reason=reason)
-            obs.STEP_SECONDS.labels(self.spec.name, self.spec.agent_kind).observe(time.perf_counter() - started)
+            obs.STEP_SECONDS.labels(self.spec.name, agent.kind).observe(time.perf_counter() - started)
             match outcome:
                 case Continue():
                     continue

@@ -40,6 +40,15 @@ class LLMSettings:
     max_retries: int = 2
     temperature: float | None = None
     max_tokens: int | None = None
+    frequency_penalty: float | None = None
+    backend: str = "openai"  # "openai": any OpenAI-compatible endpoint; "local": the embedded small model
+    string_cap: int | None = None  # maxLength put on every string of a structured-output schema
+
+    @property
+    def structured_output_only(self) -> bool:
+        """Small local models print JSON instead of making native tool calls, but follow
+        JSON-schema-constrained output reliably: on such a backend every agent kind runs as ``sgr``."""
+        return self.backend == "local"
 
 
 @dataclass
@@ -104,6 +113,8 @@ class LLMClient:
             kwargs["temperature"] = self.settings.temperature
         if self.settings.max_tokens is not None:
             kwargs["max_tokens"] = self.settings.max_tokens
+        if self.settings.frequency_penalty is not None:
+            kwargs["frequency_penalty"] = self.settings.frequency_penalty
         try:
             # The client's generic POST (its documented way to call any endpoint) rather than
             # ``chat.completions.create``: the same retries, errors and typed response, without

@@ -10,3 +10,8 @@ import os  # noqa: E402
 
 if os.environ.get("TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}  # noqa: F405
+
+# The test suite never starts a local model by itself: "auto" means the scripted endpoint tests set.
+# The opt-in local_llm tests (make test-local-llm) set LLM_BACKEND=local explicitly.
+if LLM_BACKEND == "auto":  # noqa: F405
+    LLM_BACKEND = "openai"

@@ -23,6 +23,12 @@ def _stop_own_instances() -> None:
         pass
 
 
+def _local_llm_banner(endpoint, title: str, license_: str) -> str:
+    return (f"LLM: local toy model {title} ({license_}) on {endpoint.base_url}, {endpoint.threads} thread(s), "
+            f"context {endpoint.ctx}; loaded in {endpoint.start_s:.1f}s, warm-up {endpoint.warmup_s:.1f}s. "
+            "It is a small model for trying the platform offline: set LLM_BASE_URL for real work.")
+
+
 class Command(BaseCommand):
     help = "Serve the platform (ASGI, daphne) on HOST:PORT after migrating and loading defaults."
 
@@ -45,7 +51,31 @@ class Command(BaseCommand):
         if stopped:
             self.stderr.write(f"Recovered {stopped} instance(s) left by a dead process.")
         atexit.register(_stop_own_instances)
+        self._start_local_llm()
         self.stdout.write(f"Serving on http://{host}:{port} (Ctrl-C to stop)")
         from daphne.cli import CommandLineInterface
 
         CommandLineInterface().run(["-b", host, "-p", str(port), "platform_site.asgi:application"])
+
+    def _start_local_llm(self) -> None:
+        """On the local backend, install (first run, with progress bars), start and warm up the
+        model before serving, so the first chat does not wait for it. A failure does not stop
+        the server: sessions fail with the reason, which is printed here too."""
+        from runtime.config import RuntimeSettings
+        from runtime.local_llm import LocalLLMError, server, weights
+
+        runtime_settings = RuntimeSettings.from_django()
+        if runtime_settings.llm_backend != "local":
+            return
+        config = runtime_settings.local_llm
+        try:
+            endpoint = server.ensure_started(config, progress=True)
+        except LocalLLMError as exc:
+            self.stderr.write(f"Local LLM unavailable, sessions on it will fail: {exc}")
+            return
+        if config.gguf:
+            title, license_ = endpoint.gguf.name, "license: see the file's source"
+        else:
+            package = weights.package_for(config)
+            title, license_ = package.title, package.license.split(" (")[0]
+        self.stderr.write(_local_llm_banner(endpoint, title, license_))
