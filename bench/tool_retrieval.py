@@ -205,7 +205,7 @@ def main() -> None:
     refresh = tool_embeddings_refresh()
     indexed = time.perf_counter()
     analyze()
-    result["indexing"] = {
+    result["indexing"] = {"reused": True, "tools": refresh.scanned} if not refresh.embedded else {
         "tools": refresh.scanned, "import_s": round(imported - started, 1),
         "index_s": round(indexed - imported, 1), "embedded": refresh.embedded,
         "tools_per_s": round(refresh.embedded / max(indexed - imported, 1e-9), 1),

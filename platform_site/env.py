@@ -75,6 +75,9 @@ AGENT_MAX_DELEGATION_DEPTH: int = env.int("AGENT_MAX_DELEGATION_DEPTH", default=
 
 # Tool search: the offline embedding model (see retrieval.embedders.EMBEDDERS).
 EMBEDDING_MODEL: str = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2-onnx-int8")
+# Model tokens of a query the dense side reads (split over its sentences, each at least 16;
+# 0 = up to the model's limit). Its time grows with them; the keyword side reads the whole query.
+TOOL_SEARCH_QUERY_TOKENS: int = env.int("TOOL_SEARCH_QUERY_TOKENS", default=64)
 
 # Router (model="router") and the agent directory it searches.
 DIRECTORY_EMBEDDING_MODEL: str = env.str("DIRECTORY_EMBEDDING_MODEL", default="multilingual-e5-small-q4")

