@@ -28,6 +28,8 @@ DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 HOST: str = env.str("HOST", default="127.0.0.1")
 PORT: int = env.int("PORT", default=8000)
+SHUTDOWN_GRACE_S: int = env.int("SHUTDOWN_GRACE_S", default=10)
+ASGI_THREADS: int = env.int("ASGI_THREADS", default=0)  # 0: min(32, CPUs + 4)
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="json")  # json | plain
 METRICS_PUBLIC: bool = env.bool("METRICS_PUBLIC", default=False)  # /metrics without an admin key

@@ -1,18 +1,21 @@
 """Crossing from the event loop into the synchronous services.
 
-Each call runs in a worker thread of its own (``thread_sensitive=False``), so
-sessions of one process use the database concurrently; every worker thread
-keeps its own persistent connection. Services own their transactions, so a
-call is one unit of work.
+Each call runs on a worker thread of the runtime's pool (``thread_sensitive=False``;
+``ASGI_THREADS`` threads), so sessions of one process use the database concurrently;
+every worker thread keeps its own persistent connection. Services own their
+transactions, so a call is one unit of work. A crossing costs a thread hand-off
+both ways: a service call should do a whole unit of work, not one query.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,4 +23,17 @@ R = TypeVar("R")
 
 def db(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``await db(service)(**kwargs)``: run a synchronous service off the event loop."""
-    return functools.wraps(fn)(sync_to_async(fn, thread_sensitive=False))
+    return functools.wraps(fn)(sync_to_async(fn, thread_sensitive=False, executor=_executor()))
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor | None:
+    """``ASGI_THREADS`` worker threads when set; otherwise the event loop's default executor
+    (``min(32, CPUs + 4)`` threads, gone with the loop)."""
+    global _pool
+    threads = getattr(settings, "ASGI_THREADS", 0)
+    if threads and _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime-db")
+    return _pool

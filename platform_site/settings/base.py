@@ -151,6 +151,8 @@ else:
 # Platform settings (read by services through django.conf.settings, never by the agent loop).
 SERVE_HOST = E.HOST
 SERVE_PORT = E.PORT
+SHUTDOWN_GRACE_S = E.SHUTDOWN_GRACE_S
+ASGI_THREADS = E.ASGI_THREADS
 LLM_BASE_URL = E.LLM_BASE_URL
 LLM_API_KEY = E.LLM_API_KEY
 LLM_MODEL = E.LLM_MODEL
