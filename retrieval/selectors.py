@@ -3,12 +3,15 @@
 Dense side: cosine distance on ``tools.embedding`` through the HNSW index
 ``tools_embedding_hnsw`` (pgvector iterative scan, so WHERE filters do not starve
 the LIMIT). Keyword side: Okapi BM25 computed in SQL over the inverted index
-``retrieval_tool_terms`` (lexemes from ``to_tsvector``; document frequencies and
-the average length are read at query time, so they are never stale).
+``retrieval_tool_terms`` (lexemes from ``to_tsvector``; document frequencies are
+read at query time, so they are never stale; the collection size and average
+length are cached for up to 30 seconds).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,8 +165,7 @@ _KEYWORD_SQL = """
     ), df AS (
         SELECT lexeme, count(*)::float8 AS df FROM post GROUP BY lexeme
     ), stats AS (
-        SELECT count(*)::float8 AS n, greatest(coalesce(sum(length), 0)::float8 / greatest(count(*), 1), 1) AS avgdl
-        FROM retrieval_tool_docs
+        SELECT %(n)s::float8 AS n, %(avgdl)s::float8 AS avgdl
     ), weights AS (  -- per query term: idf, and BM25's length normalisation constants
         SELECT df.lexeme, ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5)) * (%(k1)s::float8 + 1) AS w,
                %(k1)s::float8 * (1 - %(b)s::float8) AS c0, %(k1)s::float8 * %(b)s::float8 / stats.avgdl AS c1
@@ -176,17 +178,61 @@ _KEYWORD_SQL = """
         SELECT tool_id, score, row_number() OVER (ORDER BY score DESC, tool_id) AS rn, count(*) OVER () AS total
         FROM scored
     )
-    SELECT t.id, t.name, r.score, (t.embedding IS NOT NULL AND t.embedding_model = %(model)s), r.total
-    FROM ranked r JOIN tools t ON t.id = r.tool_id
-    WHERE r.rn <= %(window)s AND {where}
-    ORDER BY r.score DESC, t.id
-    LIMIT %(limit)s
+    (SELECT t.id, t.name, r.score, (t.embedding IS NOT NULL AND t.embedding_model = %(model)s), r.total::float8,
+            NULL::text
+     FROM ranked r JOIN tools t ON t.id = r.tool_id
+     WHERE r.rn <= %(window)s AND {where}
+     ORDER BY r.score DESC, t.id
+     LIMIT %(limit)s)
+    UNION ALL  -- and each query term's weight, for scoring parts of the query later (same snapshot)
+    (SELECT NULL, NULL, weights.w, NULL, weights.c1, weights.lexeme FROM weights)
 """
 
 
-def tool_keyword_candidates(*, query: str, model: str, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
+@dataclass(frozen=True)
+class KeywordResult:
+    """BM25 candidates of a query, and what scored them: each query term's weight
+    (``idf * (k1 + 1)``) and the length normalisation ``tf / (tf + c0 + c1 * doc_length)``."""
+
+    candidates: list[Candidate]
+    weights: dict[str, float]
+    c0: float = BM25_K1 * (1 - BM25_B)
+    c1: float = 0.0
+
+
+STATS_TTL_S = 30.0
+_stats: tuple[float, float, float] | None = None  # (n, avgdl, read at monotonic time)
+_stats_lock = threading.Lock()
+
+
+def collection_stats() -> tuple[float, float]:
+    """BM25's collection statistics (number of docs, average length), read at most every
+    ``STATS_TTL_S`` seconds (a full pass over the docs costs milliseconds at 10,000 tools;
+    a few seconds' drift in these two numbers moves no ranking). Index writes in this
+    process forget them at once (:func:`collection_stats_forget`)."""
+    global _stats
+    now = time.monotonic()
+    with _stats_lock:
+        if _stats is not None and now - _stats[2] < STATS_TTL_S:
+            return _stats[0], _stats[1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 / greatest(count(*), 1), 1) "
+                       "FROM retrieval_tool_docs")
+        n, avgdl = cursor.fetchone()
+    with _stats_lock:
+        _stats = (n, avgdl, now)
+    return n, avgdl
+
+
+def collection_stats_forget() -> None:
+    global _stats
+    with _stats_lock:
+        _stats = None
+
+
+def tool_keyword_search(*, query: str, model: str, limit: int, tool_filter: ToolFilter) -> KeywordResult:
     """The ``limit`` best tools for ``query`` by Okapi BM25 over the lexeme index
-    (each marked with whether it has an embedding of ``model``).
+    (each marked with whether it has an embedding of ``model``), with the term weights.
 
     Every matching tool is scored, but only the best ``4 * limit`` are joined with
     ``tools`` for the filters; if the filters leave too few of them, the query runs
@@ -194,13 +240,61 @@ def tool_keyword_candidates(*, query: str, model: str, limit: int, tool_filter: 
     """
     where, filter_params = tool_filter.where("t")
     sql = _KEYWORD_SQL.format(where=where)
+    n, avgdl = collection_stats()
     params = {"config": TS_CONFIG, "query": query, "k1": BM25_K1, "b": BM25_B, "model": model, "limit": limit,
-              "window": 4 * limit, **filter_params}
+              "window": 4 * limit, "n": n, "avgdl": avgdl, **filter_params}
     rows = _fetch(sql, params)
-    if len(rows) < limit and (not rows or rows[0][4] > params["window"]):
+    tools = [row for row in rows if row[5] is None]
+    if len(tools) < limit and (not tools or tools[0][4] > params["window"]):
         # The filters dropped too many of the best tools: consider every match.
         rows = _fetch(sql, {**params, "window": 2**31 - 1})
-    return [Candidate(tool_id, name, float(score), embedded) for tool_id, name, score, embedded, _ in rows]
+        tools = [row for row in rows if row[5] is None]
+    terms = [row for row in rows if row[5] is not None]
+    return KeywordResult(
+        candidates=[Candidate(tool_id, name, float(score), embedded) for tool_id, name, score, embedded, _, _ in tools],
+        weights={row[5]: float(row[2]) for row in terms}, c1=float(terms[0][4]) if terms else 0.0,
+    )
+
+
+def tool_keyword_candidates(*, query: str, model: str, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
+    """:func:`tool_keyword_search`'s candidates alone."""
+    return tool_keyword_search(query=query, model=model, limit=limit, tool_filter=tool_filter).candidates
+
+
+_SENTENCE_KEYWORD_SQL = """
+    WITH post AS MATERIALIZED (  -- the candidates' postings of the query's terms: primary key lookups
+        SELECT p.tool_id, p.lexeme, p.tf, p.doc_length
+        FROM unnest(%(ids)s::bigint[]) AS c(id)
+        CROSS JOIN LATERAL unnest(%(lexemes)s::text[]) AS l(lexeme)
+        JOIN retrieval_tool_terms p ON p.tool_id = c.id AND p.lexeme = l.lexeme
+    ), q AS (
+        SELECT DISTINCT s.qi, u.lexeme
+        FROM unnest(%(texts)s::text[]) WITH ORDINALITY AS s(txt, qi)
+        CROSS JOIN LATERAL unnest(to_tsvector(%(config)s::regconfig, s.txt)) AS u
+    ), weights AS (
+        SELECT * FROM unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS w(lexeme, w)
+    )
+    SELECT q.qi, post.tool_id, sum(weights.w * post.tf / (post.tf + %(c0)s::float8 + %(c1)s::float8 * post.doc_length))
+    FROM q JOIN weights USING (lexeme) JOIN post USING (lexeme)
+    GROUP BY q.qi, post.tool_id
+"""
+
+
+def tool_keyword_sentence_scores(*, texts: Sequence[str], tool_ids: Sequence[int],
+                                 keyword: KeywordResult) -> list[dict[int, float]]:
+    """Okapi BM25 of each text (the sentences of the query ``keyword`` was searched with) for the
+    given tools only, with that search's term weights: one dict per text, tool id → score
+    (tools sharing no term with a text are absent)."""
+    out: list[dict[int, float]] = [{} for _ in texts]
+    if not texts or not tool_ids or not keyword.weights:
+        return out
+    rows = _fetch(_SENTENCE_KEYWORD_SQL, {
+        "texts": list(texts), "ids": list(tool_ids), "config": TS_CONFIG, "lexemes": list(keyword.weights),
+        "weights": list(keyword.weights.values()), "c0": keyword.c0, "c1": keyword.c1,
+    })
+    for qi, tool_id, score in rows:
+        out[qi - 1][tool_id] = float(score)
+    return out
 
 
 def tool_index_rows(*, tool_ids: Sequence[int] | None = None, chunk_size: int = 1000) -> Iterator[IndexRow]:

@@ -8,9 +8,8 @@ commit in one background thread, or in bulk by ``tool_embeddings_refresh``
 Search: dense (the query, or each of its sentences when it has several, against
 the HNSW index; a tool keeps its best cosine; the query embedded on a worker thread while
 the database scores the keyword side) and keyword (BM25 over the postings), each cut to its
-top candidates, min-max normalised within its own list and added with equal
-weights (a convex combination of normalised scores; unlike reciprocal rank
-fusion it keeps how far apart the scores are).
+top candidates and fused (``retrieval.fusion``); a request of several sentences is also
+fused sentence by sentence, with each sentence's BM25 over the candidates found.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 from django.db import connection, connections, transaction
 
 from catalog.models import Tool
-from retrieval import selectors
+from retrieval import fusion, selectors
 from retrieval.embedders import get_embedder
 from retrieval.models import ToolSearchDoc
 from retrieval.selectors import Candidate, ToolFilter
@@ -36,7 +35,6 @@ from retrieval.text import query_parts, text_hash, tool_text
 logger = logging.getLogger(__name__)
 
 CANDIDATES = 50  # per retriever, before fusion
-DENSE_WEIGHT = 0.5  # equal weights: not tuned per data set
 SearchMode = Literal["hybrid", "dense", "keyword"]
 
 
@@ -86,6 +84,8 @@ def _docs_write(texts: dict[int, str]) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM retrieval_tool_terms WHERE tool_id = ANY(%s)", [ids])
         cursor.execute(_TERMS_SQL, [ids])
+    selectors.collection_stats_forget()  # now (this transaction reads its own writes) and after commit
+    transaction.on_commit(selectors.collection_stats_forget)
 
 
 def tool_search_doc_refresh(*, tool_ids: Iterable[int]) -> int:
@@ -214,15 +214,6 @@ def tool_embeddings_wait(timeout: float | None = None) -> None:
 # -- search ---------------------------------------------------------------------------------
 
 
-def _normalised(candidates: list[Candidate]) -> dict[int, float]:
-    """Min-max within the list: best 1.0, the last candidate 0.0."""
-    if not candidates:
-        return {}
-    top, bottom = candidates[0].score, candidates[-1].score
-    span = top - bottom
-    return {c.tool_id: (c.score - bottom) / span if span > 0 else 1.0 for c in candidates}
-
-
 _QUERY_CACHE_SIZE = 2048
 _query_cache: OrderedDict[tuple[str, str, int | None], np.ndarray] = OrderedDict()
 _query_cache_lock = threading.Lock()
@@ -274,15 +265,27 @@ def _query_texts(query: str) -> tuple[list[str], int | None]:
 _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
-def _dense(vectors: list[np.ndarray], *, model: str, limit: int, tool_filter: ToolFilter) -> list[Candidate]:
-    """Nearest tools to each query vector (a tool keeps its best cosine)."""
+def _dense(vectors: list[np.ndarray], *, model: str, limit: int,
+           tool_filter: ToolFilter) -> tuple[list[Candidate], list[list[Candidate]]]:
+    """Nearest tools to the query vectors: merged (a tool keeps its best cosine), and per vector."""
     per_text = selectors.tool_dense_candidates(vectors=vectors, model=model, limit=limit, tool_filter=tool_filter)
     best: dict[int, Candidate] = {}
     for hits in per_text:
         for hit in hits:
             if hit.tool_id not in best or hit.score > best[hit.tool_id].score:
                 best[hit.tool_id] = hit
-    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit]
+    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit], per_text
+
+
+def _sentence_scores(texts: list[str], per_text: list[list[Candidate]], ids: set[int], *, limit: int,
+                     searched: selectors.KeywordResult, keyword_only: set[int]) -> list[dict[int, float]]:
+    """Each sentence's dense hits fused with its own keyword scores over the candidates found."""
+    keyword = selectors.tool_keyword_sentence_scores(texts=texts, tool_ids=sorted(ids), keyword=searched)
+    return [
+        fusion.fuse(dense, [Candidate(t, "", score) for t, score in fusion.ranked(scores, limit)],
+                    keyword_only=keyword_only)
+        for dense, scores in zip(per_text, keyword, strict=True)
+    ]
 
 
 def tool_search(
@@ -302,34 +305,35 @@ def tool_search(
     limit = max(CANDIDATES, 2 * top_k)
     embedder = get_embedder()
     dense: list[Candidate] = []
-    keyword: list[Candidate] = []
+    searched = selectors.KeywordResult(candidates=[], weights={})
+    per_text: list[list[Candidate]] = []
+    texts: list[str] = []
     embedding = None
     if mode in ("hybrid", "dense"):  # the model runs while the database scores keywords
         texts, max_tokens = _query_texts(query)
         embedding = _embedding_pool.submit(_query_vectors, embedder, texts, max_tokens)
     with transaction.atomic():
         if mode in ("hybrid", "keyword"):
-            keyword = selectors.tool_keyword_candidates(
+            searched = selectors.tool_keyword_search(
                 query=query, model=embedder.name, limit=limit, tool_filter=tool_filter
             )
+        keyword = searched.candidates
         if embedding is not None:
             selectors.hnsw_session_settings(ef_search=2 * limit)
-            dense = _dense(embedding.result(), model=embedder.name, limit=limit, tool_filter=tool_filter)
-    dense_norm, keyword_norm = _normalised(dense), _normalised(keyword)
+            dense, per_text = _dense(embedding.result(), model=embedder.name, limit=limit, tool_filter=tool_filter)
+        names = {c.tool_id: c.name for hits in (*per_text, keyword) for c in hits}
+        # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
+        unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
+        if mode == "hybrid":
+            scores = fusion.fuse(dense, keyword, keyword_only=unseen_by_dense)
+            if len(texts) > 1:
+                scores = fusion.with_sentences(scores, _sentence_scores(
+                    texts, per_text, set(names), limit=limit, searched=searched, keyword_only=unseen_by_dense))
+        else:
+            scores = fusion.normalised(dense if mode == "dense" else keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}
     keyword_rank = {c.tool_id: i for i, c in enumerate(keyword, 1)}
-    names = {c.tool_id: c.name for c in (*dense, *keyword)}
-    # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
-    unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
-    scores = {
-        tool_id: keyword_norm[tool_id] if tool_id in unseen_by_dense
-        else DENSE_WEIGHT * dense_norm.get(tool_id, 0.0) + (1 - DENSE_WEIGHT) * keyword_norm.get(tool_id, 0.0)
-        for tool_id in names
-    }
-    if mode != "hybrid":
-        scores = dense_norm if mode == "dense" else keyword_norm
-    ranked = sorted(scores, key=lambda tool_id: (-scores[tool_id], tool_id))[:top_k]
     return [
-        ToolHit(tool_id, names[tool_id], round(scores[tool_id], 6), dense_rank.get(tool_id), keyword_rank.get(tool_id))
-        for tool_id in ranked
+        ToolHit(tool_id, names[tool_id], round(score, 6), dense_rank.get(tool_id), keyword_rank.get(tool_id))
+        for tool_id, score in fusion.ranked(scores, top_k)
     ]

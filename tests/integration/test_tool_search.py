@@ -203,3 +203,26 @@ def test_schedule_embeds_after_commit_in_the_background():
     tool.refresh_from_db()
     assert tool.embedding is not None and tool.embedding_model == get_embedder().name
     assert tool_search(query="give my kitten its dinner", top_k=1)[0].name == "feed_the_cat"
+
+
+def test_sentence_keyword_scores_match_the_whole_query_scoring(catalog):
+    """BM25 of a sentence over given tools equals what the whole-index keyword search gives it."""
+    from retrieval.selectors import ToolFilter
+
+    text = "convert the currency amount and send an email"
+    searched = selectors.tool_keyword_search(query=text, model=get_embedder().name, limit=50,
+                                             tool_filter=ToolFilter())
+    found = searched.candidates
+    assert set(searched.weights) >= {"convert", "currenc", "email"}
+    ids = [c.tool_id for c in found[:4]]
+    scores = selectors.tool_keyword_sentence_scores(texts=["unrelated words only", text], tool_ids=ids,
+                                                    keyword=searched)
+    assert scores[0] == {}
+    assert scores[1] == pytest.approx({c.tool_id: c.score for c in found[:4]})
+
+
+def test_multi_sentence_request_gets_a_tool_for_each_ask(catalog):
+    query = ("Check the weather forecast for Oslo this weekend. Then book a plane ticket from Oslo to Rome. "
+             "Also convert 200 euros to Norwegian crowns.")
+    top = names(tool_search(query=query, top_k=5))
+    assert {"get_weather_forecast", "book_flight", "convert_currency"} <= set(top[:5]), top

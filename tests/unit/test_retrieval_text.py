@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.selectors import Candidate, ToolFilter
-from retrieval.services import _normalised
+from retrieval.fusion import fuse, normalised, ranked, with_sentences
 from retrieval.text import query_parts, split_identifier, text_hash, tool_text
 
 
@@ -52,9 +52,9 @@ def test_query_parts_splits_multi_sentence_requests_only():
 
 def test_normalisation_is_min_max_within_a_list():
     cands = [Candidate(1, "a", 9.0), Candidate(2, "b", 5.0), Candidate(3, "c", 1.0)]
-    assert _normalised(cands) == {1: 1.0, 2: 0.5, 3: 0.0}
-    assert _normalised([Candidate(4, "d", 0.3)]) == {4: 1.0}
-    assert _normalised([]) == {}
+    assert normalised(cands) == {1: 1.0, 2: 0.5, 3: 0.0}
+    assert normalised([Candidate(4, "d", 0.3)]) == {4: 1.0}
+    assert normalised([]) == {}
 
 
 def test_filter_where_clauses():
@@ -122,3 +122,16 @@ def test_embedder_cuts_queries_to_max_tokens():
     assert np.allclose(capped, alone, atol=1e-5)
     assert not np.allclose(whole, alone, atol=1e-3)
     assert np.allclose(embedder.embed_queries([head], max_tokens=64)[0], alone, atol=1e-6)  # short: untouched
+
+
+def test_fusion_adds_normalised_scores_and_keeps_a_tools_best_sentence():
+    dense = [Candidate(1, "a", 0.9), Candidate(2, "b", 0.7), Candidate(3, "c", 0.5)]
+    keyword = [Candidate(2, "b", 12.0), Candidate(4, "d", 6.0), Candidate(1, "a", 2.0)]
+    whole = fuse(dense, keyword)
+    assert whole == {1: 0.5, 2: 0.75, 3: 0.0, 4: 0.2}
+    assert fuse(dense, keyword, keyword_only=[4])[4] == 0.4  # not embedded: the keyword side alone
+    # tool 3 is the best match of one sentence: averaged with the whole query it overtakes tool 1
+    combined = with_sentences(whole, [{1: 0.2, 3: 1.0}, {2: 0.6, 3: 0.1}])
+    assert combined == {1: 0.35, 2: 0.675, 3: 0.5, 4: 0.1}
+    assert [t for t, _ in ranked(combined, 3)] == [2, 3, 1]
+    assert with_sentences(whole, []) is whole
