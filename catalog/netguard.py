@@ -1,7 +1,10 @@
 """Outbound URL checks for http tools: no private, loopback, link-local or reserved targets.
 
 Used when a tool is saved (a clear 400) and again before every call (the name
-may resolve elsewhere by then), unless ``HTTP_TOOL_ALLOW_PRIVATE`` is set.
+may resolve elsewhere by then), unless ``HTTP_TOOL_ALLOW_PRIVATE`` is set. At
+connect time ``runtime.net.public_http_client`` checks the name once more and
+connects to the very address it checked (no second lookup for a rebinding DNS
+server to answer differently).
 """
 
 from __future__ import annotations
@@ -48,11 +51,9 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def check_url(url: str, *, allow_private: bool, require_resolvable: bool = False) -> list[str]:
-    """Raise ``UnsafeURL`` when ``url`` targets a non-public address; return the resolved IPs."""
-    _, host, port = parse_http_url(url)
-    if allow_private:
-        return resolve(host, port)
+def check_host(host: str, port: int, *, require_resolvable: bool = True) -> list[str]:
+    """The addresses of ``host`` when every one is public; ``UnsafeURL`` otherwise."""
+    host = host.rstrip(".").lower()
     if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
         raise UnsafeURL(f"{host} is a local name; private destinations need HTTP_TOOL_ALLOW_PRIVATE")
     try:
@@ -68,3 +69,11 @@ def check_url(url: str, *, allow_private: bool, require_resolvable: bool = False
                 "set HTTP_TOOL_ALLOW_PRIVATE=true to allow it"
             )
     return ips
+
+
+def check_url(url: str, *, allow_private: bool, require_resolvable: bool = False) -> list[str]:
+    """Raise ``UnsafeURL`` when ``url`` targets a non-public address; return the resolved IPs."""
+    _, host, port = parse_http_url(url)
+    if allow_private:
+        return resolve(host, port)
+    return check_host(host, port, require_resolvable=require_resolvable)

@@ -29,7 +29,7 @@ from runtime.db import db
 from runtime.events import EventSink
 from runtime.llm import LLMClient, LLMError, LLMSettings
 from runtime.local_llm import LocalLLMError, attach
-from runtime.net import shared_ssl_context
+from runtime.net import public_http_client, shared_ssl_context
 from runtime.recorder import SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
 from runtime.tools.agent_tool import AgentExecutable
@@ -88,9 +88,10 @@ class AgentInstance:
         self.id = row_id
         self.spec = spec
         self.settings = settings
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(spec.content.execution_policy.tool_timeout_s), verify=shared_ssl_context()
-        )
+        tool_timeout = spec.content.execution_policy.tool_timeout_s
+        # operator-configured services (the search API); destinations of http tools are another client
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(tool_timeout), verify=shared_ssl_context())
+        self.public_http = self.http if settings.http_allow_private else public_http_client(timeout=tool_timeout)
         llm_settings = llm_settings or settings.llm_for(spec)
         self.llm = LLMClient(llm_settings) if llm_settings.base_url else None
         self.llm_problem = llm_problem or NO_ENDPOINT  # why self.llm is None: every session fails with it
@@ -109,7 +110,7 @@ class AgentInstance:
         self.current_session: str | None = None
         self._executables: dict[tuple[str, int], Executable] = {}
         self._kinds = {
-            "http": lambda s: HttpExecutable(s, client=self.http, allow_private=settings.http_allow_private),
+            "http": lambda s: HttpExecutable(s, client=self.public_http, allow_private=settings.http_allow_private),
             "agent": lambda s: AgentExecutable(s, max_depth=settings.max_delegation_depth),
         }
         self._agent = None
@@ -143,6 +144,8 @@ class AgentInstance:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self.public_http is not self.http:
+            await self.public_http.aclose()
         if self.llm is not None:
             await self.llm.aclose()
         await self._transition(InstanceStatus.STOPPED)
@@ -193,6 +196,7 @@ class AgentInstance:
     async def run_session(
         self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None,
         lineage: tuple[str, ...] = (), depth: int = 0, delegator=None, tool_specs: dict | None = None,
+        sampling: dict | None = None,
     ) -> RunResult:
         """Run a session (already marked ``researching`` on this instance, which is ``busy``)
         until it finishes, waits for the user, fails or is cancelled; then reset to ``idle``.
@@ -207,7 +211,7 @@ class AgentInstance:
             try:
                 return await self._run(session_id, sink, task=task, fresh_history=fresh_history,
                                        tool_specs=tool_specs, delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
-                                                   "delegator": delegator})
+                                                   "delegator": delegator, "sampling": sampling or {}})
             finally:
                 await asyncio.shield(self._release())
 

@@ -60,6 +60,8 @@ class HttpExecutable:
                         raise ToolError(f"tool {self.spec.name}: response larger than {self.max_bytes} bytes")
             finally:
                 await response.aclose()
+        except UnsafeURL as exc:  # the name resolved elsewhere at connect time
+            raise ToolError(f"tool {self.spec.name} refused: {exc}") from None
         except httpx.TimeoutException:
             raise ToolError(f"tool {self.spec.name} timed out after {self.timeout_s:g}s") from None
         except httpx.HTTPError as exc:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from catalog.netguard import UnsafeURL, check_url
+from runtime.net import public_http_client
 from runtime.tools.base import ToolError
 
 logger = logging.getLogger(__name__)
@@ -98,11 +99,12 @@ class DirectFetchExtractor:
     name = "direct fetch"
 
     def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2_000_000, allow_private: bool = False,
-                 max_redirects: int = 5) -> None:
+                 max_redirects: int = 5, public_client=public_http_client) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self.max_redirects = max_redirects
+        self.public_client = public_client  # (timeout=...) -> client; without allow_private, fetches use it
 
     def _checked(self, url: str) -> str | None:
         """Why ``url`` may not be fetched (private/loopback/link-local target), or None."""
@@ -113,7 +115,10 @@ class DirectFetchExtractor:
         return None
 
     async def extract(self, urls: list[str], *, http: httpx.AsyncClient) -> list[ExtractResult]:
-        return list(await asyncio.gather(*(self._fetch(url, http) for url in urls)))
+        if self.allow_private:
+            return list(await asyncio.gather(*(self._fetch(url, http) for url in urls)))
+        async with self.public_client(timeout=self.timeout) as guarded:  # connects only to checked addresses
+            return list(await asyncio.gather(*(self._fetch(url, guarded) for url in urls)))
 
     async def _fetch(self, url: str, http: httpx.AsyncClient) -> ExtractResult:
         if not url.startswith(("http://", "https://")):
@@ -131,6 +136,8 @@ class DirectFetchExtractor:
                         continue
                     return url, *await self._read(resp)
             return url, None, f"more than {self.max_redirects} redirects"
+        except UnsafeURL as exc:  # the name resolved elsewhere at connect time
+            return url, None, f"refused: {exc}"
         except httpx.TimeoutException:
             return url, None, f"timed out after {self.timeout:g}s"
         except httpx.HTTPError as exc:

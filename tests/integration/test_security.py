@@ -37,6 +37,64 @@ def test_rebinding_style_names_are_checked_by_what_they_resolve_to(monkeypatch):
         check_url("http://127.0.0.1.nip.io/", allow_private=False, require_resolvable=True)
 
 
+class _Rebinding:
+    """A resolver whose first answer is public and every later one private (DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, host, port, *args, **kwargs):
+        self.calls += 1
+        ip = "93.184.216.34" if self.calls == 1 else "127.0.0.1"
+        return [(2, 1, 6, "", (ip, port or 80))]
+
+
+async def test_http_tool_is_not_steered_to_a_private_address_between_check_and_connect(monkeypatch):
+    from catalog.specs import ToolSpec
+    from runtime.net import public_http_client
+    from runtime.tools.base import ToolContext, ToolError
+    from runtime.tools.http_tool import HttpExecutable
+
+    resolver = _Rebinding()
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    spec = ToolSpec(id=1, name="rebind", description="d", kind="http", parameters={"type": "object"},
+                    endpoint={"url": "http://rebind.example.com/api"})
+    async with public_http_client(timeout=2) as client:
+        tool = HttpExecutable(spec, client=client, allow_private=False)
+        with pytest.raises(ToolError, match="refused: .*127.0.0.1"):
+            await tool.run({}, ToolContext(session_id="s", task="t", store=None))
+    assert resolver.calls == 2  # the call-time check saw a public address; the connect-time one did not
+
+
+async def test_page_fetch_is_not_steered_to_a_private_address_between_check_and_connect(monkeypatch):
+    from runtime.tools.search import DirectFetchExtractor
+
+    monkeypatch.setattr(socket, "getaddrinfo", _Rebinding())
+    [(_, content, error)] = await DirectFetchExtractor(allow_private=False).extract(
+        ["http://rebind.example.com/page"], http=None)
+    assert content is None and error.startswith("refused:") and "127.0.0.1" in error
+
+
+async def test_public_client_connects_to_the_address_it_checked(monkeypatch):
+    import httpcore
+    import httpx
+
+    from runtime.net import public_http_client
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [(2, 1, 6, "", ("93.184.216.34", port))])
+    dialled = []
+
+    async def connect_tcp(self, host, port, **kwargs):
+        dialled.append((host, port))
+        raise httpcore.ConnectError("not really dialling out in tests")
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    async with public_http_client(timeout=2) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://pinned.example.com:8080/x")
+    assert dialled == [("93.184.216.34", 8080)]  # the checked address, not the name looked up again
+
+
 def test_private_destinations_can_be_allowed_by_setting():
     assert check_url("http://127.0.0.1:9/x", allow_private=True) == ["127.0.0.1"]
 

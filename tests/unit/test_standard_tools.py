@@ -301,7 +301,8 @@ async def test_redirect_to_a_private_address_is_refused():
         seen.append(str(request.url))
         return httpx.Response(302, headers={"location": "http://169.254.169.254/latest/meta-data/"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        [(_, content, error)] = await DirectFetchExtractor().extract(["https://93.184.216.34/page"], http=client)
+    extractor = DirectFetchExtractor(public_client=lambda timeout: httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), timeout=timeout))
+    [(_, content, error)] = await extractor.extract(["https://93.184.216.34/page"], http=None)
     assert content is None and "169.254.169.254" in error and "refused" in error
     assert seen == ["https://93.184.216.34/page"]  # the metadata address was never requested
