@@ -48,7 +48,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """The fields we act on; other OpenAI parameters are accepted and ignored."""
+    """The fields we act on (``temperature`` and ``max_tokens`` apply to every LLM call of the
+    run, over the template's ``llm_config``); other OpenAI parameters are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -63,6 +64,10 @@ class ChatRequest(BaseModel):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        return {k: v for k, v in (("temperature", self.temperature), ("max_tokens", self.max_tokens)) if v is not None}
 
 
 def parse_chat_request(data: Any) -> ChatRequest:
@@ -205,7 +210,8 @@ class Runtime:
         else:
             kind, spec = await db(_resolve)(request.model)
             if kind == "session":
-                return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage)
+                return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage,
+                                         sampling=request.sampling)
         instance = await self.pool.acquire(spec)
         try:
             session_id, task, messages, tool_specs = await db(_open_new)(spec, request, api_key_id, instance, routing)
@@ -213,9 +219,10 @@ class Runtime:
             await self.pool.release(instance)
             raise
         return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
-                                 tool_specs=tool_specs)
+                                 tool_specs=tool_specs, sampling=request.sampling)
 
-    async def resume(self, session_id: str, text: str, *, include_usage: bool = False) -> ChatRun:
+    async def resume(self, session_id: str, text: str, *, include_usage: bool = False,
+                     sampling: dict | None = None) -> ChatRun:
         await self.ensure_started()
         view = await db(session_selectors.session_get)(session_id=session_id)
         spec = await db(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
@@ -227,10 +234,11 @@ class Runtime:
         except BaseException:
             await self.pool.release(instance)
             raise
-        return await self._start(instance, session_id, include_usage)
+        return await self._start(instance, session_id, include_usage, sampling=sampling)
 
     async def _start(self, instance, session_id: str, include_usage: bool, *, task: str = "",
-                     fresh_history: list | None = None, tool_specs: dict | None = None) -> ChatRun:
+                     fresh_history: list | None = None, tool_specs: dict | None = None,
+                     sampling: dict | None = None) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
         layer = get_channel_layer() if self.channel else None
@@ -240,7 +248,7 @@ class Runtime:
         async def run() -> RunResult:
             try:
                 return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history,
-                                                  delegator=self.delegator, tool_specs=tool_specs)
+                                                  delegator=self.delegator, tool_specs=tool_specs, sampling=sampling)
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))

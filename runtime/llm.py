@@ -101,7 +101,10 @@ class LLMClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
         response_format: dict[str, Any] | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> LLMReply:
+        """One chat completion; ``sampling`` (``temperature``, ``max_tokens``: a chat request's own)
+        overrides the template's values for this call."""
         kwargs: dict[str, Any] = {"model": self.settings.model, "messages": messages}
         if tools:
             kwargs["tools"] = tools
@@ -115,6 +118,7 @@ class LLMClient:
             kwargs["max_tokens"] = self.settings.max_tokens
         if self.settings.frequency_penalty is not None:
             kwargs["frequency_penalty"] = self.settings.frequency_penalty
+        kwargs.update({k: v for k, v in (sampling or {}).items() if k in ("temperature", "max_tokens") and v is not None})
         try:
             # The client's generic POST (its documented way to call any endpoint) rather than
             # ``chat.completions.create``: the same retries, errors and typed response, without

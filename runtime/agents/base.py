@@ -261,7 +261,8 @@ class BaseAgent:
             started = time.perf_counter()
             try:
                 reply = await self.llm.complete(
-                    context(), tools=tools, tool_choice=tool_choice, response_format=response_format
+                    context(), tools=tools, tool_choice=tool_choice, response_format=response_format,
+                    sampling=self.ctx.extra.get("sampling"),
                 )
             except Exception:
                 obs.LLM_CALLS.labels(self.spec.name, "error").inc()

@@ -85,6 +85,8 @@ def test_sync_non_stream_multi_turn_with_sampling_parameters(server, scripted_ll
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens > 0
     assert Session.objects.get(pk=completion.model).state == "completed"
     assert_history_reached_the_llm(scripted_llm.requests[0])
+    for request in scripted_llm.requests:  # the client's sampling reaches every LLM call of the run
+        assert (request["temperature"], request["max_tokens"]) == (0.3, 200)
 
 
 def test_sync_stream_multi_turn_with_usage_chunk(server, scripted_llm, chat_key):
