@@ -53,3 +53,20 @@ def redis_url() -> str:
         script = Path(__file__).resolve().parents[1] / "scripts" / "ensure_redis.sh"
         url = subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
     return url
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, and at the end: close what worker threads left open, so it can be dropped.
+
+    Services run on worker threads of the running event loop (``runtime.db``); each keeps its own
+    connection. Loops that ``async_to_sync`` creates in tests leave their idle threads, and those
+    connections, behind; a production server's loop lives as long as the process.
+    """
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")
