@@ -127,8 +127,15 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
                    (b"x-session-id", run.session_id.encode())]
         await self.send_headers(status=200, headers=headers)
         self._started = True
-        while (item := await run.queue.get()) is not END:
-            await self.send_body(streaming.sse(item), more_body=True)
+        finished = False
+        while not finished:  # events queued together go out in one write
+            items = [await run.queue.get()]
+            while not run.queue.empty():
+                items.append(run.queue.get_nowait())
+            if END in items:
+                items, finished = items[:items.index(END)], True
+            if items:
+                await self.send_body(b"".join(streaming.sse(item) for item in items), more_body=True)
         result = await self._result(run)
         if result is None:
             await self.send_error(SessionCancelled(f"Session {run.session_id} was cancelled"))
@@ -139,11 +146,11 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
             return
         final = streaming.chunk(run.session_id, f"{result.iteration}-final", {"content": result.text},
                                 finish_reason=result.finish_reason)
-        await self.send_body(streaming.sse(final), more_body=True)
+        tail = [streaming.sse(final)]
         if run.include_usage:
             usage = streaming.usage_of(result.prompt_tokens, result.completion_tokens)
-            await self.send_body(streaming.sse(streaming.usage_chunk(run.session_id, "usage", usage)), more_body=True)
-        await self.send_body(streaming.DONE, more_body=False)
+            tail.append(streaming.sse(streaming.usage_chunk(run.session_id, "usage", usage)))
+        await self.send_body(b"".join([*tail, streaming.DONE]), more_body=False)
 
     @staticmethod
     async def _result(run: ChatRun):
