@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from platform_site.errors import InvalidTransition
 from sessions_app.errors import SessionNotFound
@@ -153,18 +154,57 @@ def session_messages_append(*, session_id, messages: list[dict[str, Any]], first
     return first_seq + len(rows)
 
 
-@transaction.atomic
+_STEP_SQL = """
+    WITH messages AS (
+        INSERT INTO session_messages (session_id, seq, role, message, created_at)
+        SELECT %(session)s, %(first_seq)s + m.ord - 1, m.message ->> 'role', m.message, now()
+        FROM unnest(%(messages)s::jsonb[]) WITH ORDINALITY AS m(message, ord)
+    ), execution AS (
+        INSERT INTO tool_executions (session_id, tool_id, tool_name, tool_call_id, iteration, arguments, result,
+                                     status, error, duration_ms, created_at)
+        SELECT %(session)s, %(tool_id)s, %(tool_name)s, %(tool_call_id)s, %(x_iteration)s, %(arguments)s,
+               %(result)s, %(status)s, %(error)s, %(duration_ms)s, now()
+        WHERE %(executed)s
+    )
+    UPDATE sessions SET updated_at = now(), iteration = %(iteration)s, searches_used = %(searches_used)s,
+        clarifications_used = %(clarifications_used)s, prompt_tokens = %(prompt_tokens)s,
+        completion_tokens = %(completion_tokens)s, stage = %(stage)s,
+        current_step_reasoning = %(current_step_reasoning)s, context = %(context)s,
+        tool_calls = tool_calls + (CASE WHEN %(executed)s THEN 1 ELSE 0 END)
+    WHERE id = %(session)s
+"""
+_STEP_PROGRESS = ("iteration", "searches_used", "clarifications_used", "prompt_tokens", "completion_tokens",
+                  "stage", "current_step_reasoning", "context")
+
+
 def session_step_record(
     *, session_id, messages: list[dict[str, Any]], first_seq: int, execution: dict[str, Any] | None = None,
     **progress: Any,
 ) -> int:
-    """One step's writes in one transaction: its messages, the tool execution, the progress."""
-    next_seq = session_messages_append(session_id=session_id, messages=messages, first_seq=first_seq)
-    if execution is not None:
-        tool_execution_record(session_id=session_id, **execution)
-        progress["tool_calls"] = F("tool_calls") + 1
-    session_progress_save(session_id=session_id, **progress)
-    return next_seq
+    """One step's writes in one statement (so one round trip, atomic by itself): its messages,
+    the tool execution, the progress. The hot path of every run: plain SQL, not the ORM.
+    ``progress`` carries every progress field (``runtime.recorder.progress_of``)."""
+    missing = set(_STEP_PROGRESS) - set(progress)
+    if missing or set(progress) - set(_STEP_PROGRESS):
+        raise TypeError(f"a step records exactly the progress fields {_STEP_PROGRESS}")
+    execution = execution or {}
+    arguments = execution.get("arguments", {})
+    params = {
+        "session": str(session_id), "first_seq": first_seq, "messages": [Jsonb(m) for m in messages],
+        "executed": bool(execution), "tool_id": execution.get("tool_id"),
+        "tool_name": execution.get("tool_name", ""), "tool_call_id": execution.get("tool_call_id", "")[:100],
+        "x_iteration": execution.get("iteration", 0),
+        "arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
+        "result": execution.get("result", ""), "status": execution.get("status", ""),
+        "error": execution.get("error", ""), "duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
+        **{k: progress[k] for k in _STEP_PROGRESS},
+        "current_step_reasoning": (None if progress["current_step_reasoning"] is None
+                                   else Jsonb(progress["current_step_reasoning"])),
+        "context": Jsonb(progress["context"]),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STEP_SQL, params)
+    return first_seq + len(messages)
 
 
 def tool_execution_record(

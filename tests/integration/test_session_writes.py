@@ -1,0 +1,77 @@
+"""The runtime's hot-path writes: a step in one statement, a session start and end."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from sessions_app.models import AgentInstance, Session, SessionMessage, ToolExecution
+from sessions_app.services import session_end, session_start, session_step_record
+from tests.factories import make_instance, make_session, make_template
+
+pytestmark = pytest.mark.django_db
+
+PROGRESS = {"iteration": 2, "searches_used": 1, "clarifications_used": 0, "prompt_tokens": 120,
+            "completion_tokens": 30, "stage": "reading", "current_step_reasoning": {"next": "answer"},
+            "context": {"plan": None, "tool_counts": {"web_search_tool": 1}}}
+
+
+def test_a_step_writes_messages_execution_and_progress_together():
+    session = make_session()
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}}]}
+    result = {"role": "tool", "tool_call_id": "c1", "content": "42"}
+    execution = {"tool_name": "t", "tool_id": None, "tool_call_id": "c1", "iteration": 2, "arguments": {"q": 1},
+                 "result": "42", "status": "ok", "error": "", "duration_ms": 3.5}
+
+    assert session_step_record(session_id=session.pk, messages=[call, result], first_seq=0,
+                               execution=execution, **PROGRESS) == 2
+    assert session_step_record(session_id=session.pk, messages=[{"role": "user", "content": "go on"}],
+                               first_seq=2, **{**PROGRESS, "current_step_reasoning": None}) == 3
+
+    rows = list(SessionMessage.objects.filter(session=session).values_list("seq", "role", "message"))
+    assert rows == [(0, "assistant", call), (1, "tool", result), (2, "user", {"role": "user", "content": "go on"})]
+    (recorded,) = ToolExecution.objects.filter(session=session)
+    assert (recorded.tool_name, recorded.arguments, recorded.result, recorded.duration_ms) == ("t", {"q": 1}, "42", 3.5)
+    session.refresh_from_db()
+    assert session.tool_calls == 1  # the second step ran no tool
+    assert (session.iteration, session.prompt_tokens, session.stage) == (2, 120, "reading")
+    assert session.current_step_reasoning is None and session.context == PROGRESS["context"]
+
+
+def test_a_step_that_collides_writes_nothing():
+    session = make_session()
+    session_step_record(session_id=session.pk, messages=[{"role": "user", "content": "a"}], first_seq=0, **PROGRESS)
+    execution = {"tool_name": "t", "tool_id": None, "tool_call_id": "c", "iteration": 3, "arguments": {},
+                 "result": "", "status": "ok", "error": "", "duration_ms": 1.0}
+    # seq 0 is taken: a second writer of the same session (a savepoint keeps the test's transaction usable)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        session_step_record(session_id=session.pk, messages=[{"role": "user", "content": "b"}], first_seq=0,
+                            execution=execution, **{**PROGRESS, "iteration": 3})
+    session.refresh_from_db()
+    assert session.iteration == 2 and session.tool_calls == 0
+    assert not ToolExecution.objects.filter(session=session).exists()
+
+
+def test_a_step_needs_every_progress_field():
+    session = make_session()
+    with pytest.raises(TypeError):
+        session_step_record(session_id=session.pk, messages=[], first_seq=0, iteration=1)
+
+
+def test_start_and_end_move_session_and_instance_together():
+    version = make_template().active_version
+    instance = make_instance(version)
+    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                            messages=[{"role": "user", "content": "hi"}])
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.state, stored.instance_id) == ("researching", instance.pk)
+    assert AgentInstance.objects.get(pk=instance.pk).current_session_id == session.pk
+
+    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="done", release=True,
+                memory_rss_bytes=123, **PROGRESS)
+    stored.refresh_from_db()
+    assert (stored.state, stored.execution_result, stored.iteration) == ("completed", "done", 2)
+    instance.refresh_from_db()
+    assert (instance.status, instance.sessions_served, instance.memory_rss_bytes) == ("idle", 1, 123)
+    assert instance.current_session_id is None
