@@ -326,7 +326,7 @@ class AgentInstance:
         self.reset()  # the run's state is in ``progress`` now: idle in the same transaction as the end
         try:
             await db(session_services.session_end)(
-                session_id=session_id, instance_id=self.id, to=state, error=error, result=text, release=True,
+                session_id=session_id, instance_id=self.id, to=state, error=error, result=text,
                 memory_rss_bytes=psutil.Process().memory_info().rss, **progress
             )
             self.sessions_served += 1

@@ -8,6 +8,7 @@ one transaction per step, an end.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -33,6 +34,8 @@ from sessions_app.states import (
     SESSION_TERMINAL,
     SESSION_TRANSITIONS,
 )
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_FIELDS = (
     "iteration", "searches_used", "clarifications_used", "tool_calls", "prompt_tokens",
@@ -115,17 +118,64 @@ def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
     instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session_id)
 
 
-@transaction.atomic
+_END_SQL = """
+    WITH ended AS (
+        UPDATE sessions SET state = %(to)s, updated_at = now(),
+            finished_at = CASE WHEN %(terminal)s THEN now() ELSE finished_at END,
+            error = coalesce(%(error)s, error), execution_result = coalesce(%(result)s, execution_result),
+            iteration = coalesce(%(iteration)s, iteration), searches_used = coalesce(%(searches_used)s, searches_used),
+            clarifications_used = coalesce(%(clarifications_used)s, clarifications_used),
+            prompt_tokens = coalesce(%(prompt_tokens)s, prompt_tokens),
+            completion_tokens = coalesce(%(completion_tokens)s, completion_tokens),
+            stage = coalesce(%(stage)s, stage), context = coalesce(%(context)s, context),
+            current_step_reasoning = coalesce(%(current_step_reasoning)s, current_step_reasoning)
+        WHERE id = %(session)s AND state = ANY(%(allowed)s)
+        RETURNING id
+    ), released AS (  -- busy → resetting → idle: the reset happened in memory, before this statement
+        UPDATE agent_instances SET status = %(idle)s, heartbeat_at = now(), current_session_id = NULL,
+            sessions_served = sessions_served + 1, memory_rss_bytes = coalesce(%(rss)s, memory_rss_bytes)
+        WHERE id = %(instance)s AND status = %(busy)s AND EXISTS (SELECT 1 FROM ended)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM released)
+"""
+assert InstanceStatus.RESETTING in INSTANCE_TRANSITIONS[InstanceStatus.BUSY]
+assert InstanceStatus.IDLE in INSTANCE_TRANSITIONS[InstanceStatus.RESETTING]
+
+
 def session_end(*, session_id, instance_id, to: str, error: str = "", result: str | None = None,
-                release: bool = False, memory_rss_bytes: int | None = None, **progress: Any) -> None:
-    """The run is over: the session's final (or waiting) state, its instance ``busy → resetting``;
-    with ``release`` (the instance has already dropped the run from memory) also ``resetting → idle``,
-    counting the session served, in the same transaction."""
-    session_transition(session_id=session_id, to=to, error=error, result=result, **progress)
-    instance_transition(instance_id=instance_id, to=InstanceStatus.RESETTING)
-    if release:
-        instance_transition(instance_id=instance_id, to=InstanceStatus.IDLE, served=True,
-                            memory_rss_bytes=memory_rss_bytes)
+                memory_rss_bytes: int | None = None, **progress: Any) -> None:
+    """The run is over: the session's final (or waiting) state, and its instance, which has
+    already dropped the run from memory, ``busy → resetting → idle`` (counted as served).
+
+    One statement, atomic by itself; the instance moves only if the session did. An illegal
+    session transition raises ``InvalidTransition``; an instance that is no longer ``busy``
+    (stopped meanwhile) is left as it is.
+    """
+    unknown = set(progress) - set(_STEP_PROGRESS)
+    if unknown:
+        raise TypeError(f"unknown progress fields {sorted(unknown)}")
+    reasoning, context = progress.get("current_step_reasoning"), progress.get("context")
+    params = {
+        "session": str(session_id), "instance": str(instance_id), "to": to, "terminal": to in SESSION_TERMINAL,
+        "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
+        "error": error[:10_000] if error else None, "result": result, "rss": memory_rss_bytes,
+        "idle": InstanceStatus.IDLE, "busy": InstanceStatus.BUSY,
+        **{k: progress.get(k) for k in _STEP_PROGRESS},
+        "current_step_reasoning": None if reasoning is None else Jsonb(reasoning),
+        "context": None if context is None else Jsonb(context),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_END_SQL, params)
+        ended, released = cursor.fetchone()
+    if not ended:
+        current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
+        if current is None:
+            raise SessionNotFound(f"No session {session_id}")
+        raise InvalidTransition(f"Session {session_id} cannot go from {current} to {to}",
+                                from_state=current, to_state=to)
+    if not released:
+        logger.warning("session %s ended, but its instance %s was no longer busy", session_id, instance_id)
 
 
 def session_progress_save(*, session_id, **progress: Any) -> None:

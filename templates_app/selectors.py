@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from templates_app.errors import TemplateNotFound, TemplateVersionNotFound
 from templates_app.models import AgentTemplate, AgentTemplateVersion
 from templates_app.services import template_version_content
@@ -20,18 +23,37 @@ def _spec(version: AgentTemplateVersion) -> TemplateSpec:
     )
 
 
+_SPEC_CACHE_SIZE = 256
+_active_specs: OrderedDict[tuple[str, int], TemplateSpec] = OrderedDict()
+_active_specs_lock = threading.Lock()
+
+
 def template_spec_get(*, name: str) -> TemplateSpec:
-    """The active version of the served template ``name``."""
-    template = (
-        AgentTemplate.objects.select_related("active_version")
-        .filter(name=name, is_active=True, active_version__isnull=False)
-        .first()
-    )
-    if template is None:
+    """The active version of the served template ``name``.
+
+    One small query per call (which version is active now); the spec of that version is
+    built once per process: versions are immutable (a database trigger refuses updates).
+    """
+    row = (AgentTemplate.objects.filter(name=name, is_active=True, active_version__isnull=False)
+           .values_list("active_version_id", flat=True).first())
+    if row is None:
         raise TemplateNotFound(f"Unknown model {name!r}: no active agent template has this name")
-    version = template.active_version
-    version.template = template
-    return _spec(version)
+    key = (name, row)
+    with _active_specs_lock:
+        spec = _active_specs.get(key)
+        if spec is not None:
+            _active_specs.move_to_end(key)
+            return spec
+    version = AgentTemplateVersion.objects.select_related("template").filter(pk=row).first()
+    if version is None:  # deactivated or deleted between the two reads
+        raise TemplateNotFound(f"Unknown model {name!r}: no active agent template has this name")
+    spec = _spec(version)
+    if spec.is_active_version and spec.name == name:
+        with _active_specs_lock:
+            _active_specs[key] = spec
+            while len(_active_specs) > _SPEC_CACHE_SIZE:
+                _active_specs.popitem(last=False)
+    return spec
 
 
 def template_spec_for_version(*, version_id: int) -> TemplateSpec:

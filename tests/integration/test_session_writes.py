@@ -68,10 +68,26 @@ def test_start_and_end_move_session_and_instance_together():
     assert (stored.state, stored.instance_id) == ("researching", instance.pk)
     assert AgentInstance.objects.get(pk=instance.pk).current_session_id == session.pk
 
-    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="done", release=True,
+    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="done",
                 memory_rss_bytes=123, **PROGRESS)
     stored.refresh_from_db()
     assert (stored.state, stored.execution_result, stored.iteration) == ("completed", "done", 2)
     instance.refresh_from_db()
     assert (instance.status, instance.sessions_served, instance.memory_rss_bytes) == ("idle", 1, 123)
     assert instance.current_session_id is None
+
+
+def test_an_illegal_end_changes_neither_session_nor_instance():
+    from platform_site.errors import InvalidTransition
+
+    version = make_template().active_version
+    instance = make_instance(version)
+    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                            messages=[{"role": "user", "content": "hi"}])
+    session_end(session_id=session.pk, instance_id=instance.pk, to="cancelled", error="cancelled")
+    busy_again = make_instance(version, status="busy", current_session=session)
+    with pytest.raises(InvalidTransition, match="cancelled to completed"):
+        session_end(session_id=session.pk, instance_id=busy_again.pk, to="completed", result="late")
+    assert Session.objects.get(pk=session.pk).state == "cancelled"
+    busy_again.refresh_from_db()
+    assert busy_again.status == "busy" and busy_again.sessions_served == 0
