@@ -29,6 +29,10 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 HOST: str = env.str("HOST", default="127.0.0.1")
 PORT: int = env.int("PORT", default=8000)
 SHUTDOWN_GRACE_S: int = env.int("SHUTDOWN_GRACE_S", default=10)
+# Behind a TLS-terminating proxy / load balancer: the origins the admin's forms come from, and
+# whether to trust its X-Forwarded-Proto header (only when the proxy always sets it).
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 ASGI_THREADS: int = env.int("ASGI_THREADS", default=0)  # 0: min(32, CPUs + 4)
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="json")  # json | plain

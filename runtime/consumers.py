@@ -203,7 +203,7 @@ class ProvideClarificationConsumer(PlatformHttpConsumer):
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        await self.principal()
+        await self.check_rate(await self.principal())  # a continuation is a run: same budget as a chat
         data = self.parse_json(body)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
             raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')

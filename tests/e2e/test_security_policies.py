@@ -90,6 +90,11 @@ def test_api_key_rate_limit(platform_server, scripted_llm, chat_key):
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
     assert int(limited.headers["retry-after"]) >= 1
+    # a continuation is a run too: the same key's budget covers provide_clarification
+    waiting = "00000000-0000-4000-8000-000000000000"
+    again = httpx.post(f"{server.base_url}/agents/{waiting}/provide_clarification", headers=auth(chat_key),
+                       json={"messages": [{"role": "user", "content": "more"}]}, timeout=30)
+    assert again.status_code == 429 and again.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_tool_rate_limit_is_a_tool_error(platform_server, scripted_llm, chat_key):
