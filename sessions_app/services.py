@@ -1,9 +1,11 @@
 """Writes for sessions: creation, transitions, history, tool executions, sources, artifacts.
 
-Every state change goes through ``session_transition`` / ``instance_transition``
-(checked against ``SESSION_TRANSITIONS`` / ``INSTANCE_TRANSITIONS``); an illegal
-transition raises ``InvalidTransition``. A run costs few round trips: a start,
-one transaction per step, an end.
+Every state change is a compare-and-set checked against ``SESSION_TRANSITIONS`` /
+``INSTANCE_TRANSITIONS`` (``session_transition`` / ``instance_transition``, or the same
+rule inside the end's statement); an illegal transition raises ``InvalidTransition``.
+A run costs few round trips: a start (one transaction), one SQL statement per step, one
+statement for the end. The per-step and end writes are plain SQL: they run for every
+step of every session.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from sessions_app.models import (
     SessionMessage,
     SessionState,
     Source,
-    ToolExecution,
 )
 from sessions_app.states import (
     INSTANCE_TRANSITIONS,
@@ -82,15 +83,6 @@ def _session_new(*, template_version_id: int, task: str, api_key_id: int | None 
     # constraints enforce anyway; the fields come from the runtime, not from a form.
     return Session(template_version_id=template_version_id, task=task, api_key_id=api_key_id,
                    parent_id=parent_id, depth=depth, routing=routing, **fields)
-
-
-@transaction.atomic
-def session_create(*, messages: list[dict[str, Any]], **create: Any) -> Session:
-    """Create an ``inited`` session with its first messages (seq 0, 1, ...)."""
-    session = _session_new(**create)
-    session.save(force_insert=True)
-    session_messages_append(session_id=session.pk, messages=messages, first_seq=0)
-    return session
 
 
 assert SessionState.RESEARCHING in SESSION_TRANSITIONS[SessionState.INITED]
@@ -178,14 +170,6 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
         logger.warning("session %s ended, but its instance %s was no longer busy", session_id, instance_id)
 
 
-def session_progress_save(*, session_id, **progress: Any) -> None:
-    """Save counters and the context snapshot (no state change)."""
-    unknown = set(progress) - set(PROGRESS_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown progress fields {sorted(unknown)}")
-    Session.objects.filter(pk=session_id).update(updated_at=timezone.now(), **progress)
-
-
 def session_messages_append(*, session_id, messages: list[dict[str, Any]], first_seq: int | None = None) -> int:
     """Append messages (OpenAI format) in order; returns the next free sequence number.
 
@@ -255,28 +239,6 @@ def session_step_record(
     with connection.cursor() as cursor:
         cursor.execute(_STEP_SQL, params)
     return first_seq + len(messages)
-
-
-def tool_execution_record(
-    *,
-    session_id,
-    tool_name: str,
-    tool_id: int | None,
-    tool_call_id: str,
-    iteration: int,
-    arguments: Any,
-    result: str,
-    status: str,
-    error: str,
-    duration_ms: float,
-) -> ToolExecution:
-    execution = ToolExecution(
-        session_id=session_id, tool_id=tool_id, tool_name=tool_name, tool_call_id=tool_call_id[:100],
-        iteration=iteration, arguments=arguments if isinstance(arguments, dict) else {"raw": arguments},
-        result=result, status=status, error=error, duration_ms=max(duration_ms, 0.0),
-    )
-    execution.save()
-    return execution
 
 
 @transaction.atomic

@@ -6,7 +6,6 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from sessions_app.models import AgentInstance, InstanceStatus, Session, SessionState
 from tests.e2e.helpers import auth, clarify, final, sync_client, think

@@ -18,7 +18,7 @@ from sessions_app.models import (
     Source,
     ToolExecution,
 )
-from templates_app.models import AgentTemplate, AgentTemplateTool, AgentTemplateVersion
+from templates_app.models import AgentTemplate, AgentTemplateTool
 from tests.factories import make_instance, make_message, make_session, make_template, make_tool, make_version
 
 pytestmark = pytest.mark.django_db
