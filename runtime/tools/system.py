@@ -38,7 +38,8 @@ class FinalAnswerTool(BaseTool):
 
     reasoning: str = Field(description="Why the task is finished", max_length=2000)
     completed_steps: list[str] = Field(default_factory=list, description="Steps that were completed", max_length=10)
-    answer: str = Field(description="The complete final answer for the user")
+    # An empty answer is invalid output (fed back, retried), never an empty reply to the user.
+    answer: str = Field(description="The complete final answer for the user", min_length=1)
     status: Literal["completed", "failed"] = Field(default="completed", description="Task outcome")
 
     async def __call__(self, ctx: ToolContext) -> str:

@@ -152,3 +152,14 @@ def test_unusable_output_then_a_good_reply_completes(server, scripted_llm, chat_
     for completion in (sgr, research):
         session = Session.objects.get(pk=completion.model)
         assert (session.state, session.iteration, session.error) == ("completed", 1, "")
+
+
+def test_an_empty_final_answer_is_not_an_answer(server, scripted_llm, chat_key):
+    scripted_llm.enqueue(tool_call("final_answer_tool", final("")), tool_call("final_answer_tool", final("Four.")))
+
+    completion = sync_client(server, chat_key).chat.completions.create(
+        model="tool_calling_agent", messages=[{"role": "user", "content": "2+2?"}])
+
+    assert completion.choices[0].message.content == "Four."
+    feedback = scripted_llm.requests[1]["messages"][-1]
+    assert feedback["role"] == "tool" and "answer" in feedback["content"] and "at least 1" in feedback["content"]
