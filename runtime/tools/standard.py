@@ -23,7 +23,7 @@ SNIPPET_CHARS = 300
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048,
-                                       pattern=r"^https?://")]
+                                       pattern=r"^https?://\S+$")]  # anchored: grammars (llama.cpp) enforce it
 Step = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
