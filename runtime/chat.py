@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from access.selectors import Principal, principal_from_header
 from runtime.config import RuntimeSettings
 from runtime.db import db
 from runtime.delegation import PoolDelegator
@@ -150,6 +152,22 @@ def _resolve(model: str) -> tuple[str, TemplateSpec | None]:
     return "template", template_selectors.template_spec_get(name=model)
 
 
+Resolved = tuple[str, TemplateSpec | None]
+
+
+def chat_admit(*, header: str | None, model: str | None, admit: Callable[[Principal], None] | None = None,
+               ) -> tuple[Principal, Resolved | None]:
+    """What a chat request needs from the database before its run, in one crossing: the API key
+    (401/403), then ``admit`` (the key's rate limit), then what ``model`` names (404), unless it is
+    the router or the request could not be parsed (``model`` None)."""
+    principal = principal_from_header(header)
+    if admit is not None:
+        admit(principal)
+    if model is None or model == ROUTER_MODEL:
+        return principal, None
+    return principal, _resolve(model)
+
+
 def _group(session_id: str) -> str:
     return f"session-{session_id}"
 
@@ -199,7 +217,9 @@ class Runtime:
                     logger.info("cancel of session %s from another process", run.session_id)
                     run.task.cancel()
 
-    async def open(self, request: ChatRequest, *, api_key_id: int | None) -> ChatRun:
+    async def open(self, request: ChatRequest, *, api_key_id: int | None, resolved: Resolved | None = None) -> ChatRun:
+        """Open (or continue) the run ``request`` asks for; ``resolved`` is :func:`chat_admit`'s
+        reading of ``request.model`` when the caller has it already."""
         await self.ensure_started()
         routing = None
         if request.model == ROUTER_MODEL:
@@ -208,7 +228,7 @@ class Runtime:
             spec = await db(template_selectors.template_spec_get)(name=choice.template)
             routing = choice.as_dict()
         else:
-            kind, spec = await db(_resolve)(request.model)
+            kind, spec = resolved or await db(_resolve)(request.model)
             if kind == "session":
                 return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage,
                                          sampling=request.sampling)

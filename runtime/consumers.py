@@ -29,12 +29,22 @@ from platform_site.errors import (
     platform_error_body,
 )
 from runtime import streaming
-from runtime.chat import END, ChatRun, get_runtime, parse_chat_request
+from runtime.chat import END, ChatRun, chat_admit, get_runtime, parse_chat_request
 from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
+
+
+def api_key_rate_check(principal: Principal) -> None:
+    """Per API key token bucket (API_KEY_RATE_LIMIT), shared by all server processes (429)."""
+    limit = get_runtime().settings.api_key_rate
+    if limit is None:
+        return
+    wait_s = rate_limit_take(key=f"api_key:{principal.key_id}", limit=limit)
+    if wait_s is not None:
+        raise RateLimited(f"Rate limit of this API key reached; retry in {wait_s:.1f}s", retry_after_s=round(wait_s, 1))
 
 
 class PlatformHttpConsumer(AsyncHttpConsumer):
@@ -99,19 +109,14 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
         await self.send_json(exc.http_status, platform_error_body(exc), headers)
 
     async def principal(self) -> Principal:
-        headers = dict(self.scope.get("headers", []))
-        header = headers.get(b"authorization", b"").decode("latin-1")
-        return await db(principal_from_header)(header)
+        return await db(principal_from_header)(self.header())
 
     async def check_rate(self, principal: Principal) -> None:
         """Per API key token bucket (API_KEY_RATE_LIMIT), shared by all server processes."""
-        limit = get_runtime().settings.api_key_rate
-        if limit is None:
-            return
-        wait_s = await db(rate_limit_take)(key=f"api_key:{principal.key_id}", limit=limit)
-        if wait_s is not None:
-            raise RateLimited(f"Rate limit of this API key reached; retry in {wait_s:.1f}s",
-                              retry_after_s=round(wait_s, 1))
+        await db(api_key_rate_check)(principal)
+
+    def header(self) -> str:
+        return dict(self.scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
 
     @staticmethod
     def parse_json(body: bytes):
@@ -187,10 +192,15 @@ class ChatCompletionsConsumer(PlatformHttpConsumer):
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        principal = await self.principal()
-        await self.check_rate(principal)
-        request = parse_chat_request(self.parse_json(body))
-        run = await get_runtime().open(request, api_key_id=principal.key_id)
+        try:  # parsed first (no database), but a bad body is only reported to an authenticated caller
+            request, problem = parse_chat_request(self.parse_json(body)), None
+        except PlatformError as exc:
+            request, problem = None, exc
+        principal, resolved = await db(chat_admit)(header=self.header(), model=request and request.model,
+                                                   admit=api_key_rate_check)
+        if problem is not None:
+            raise problem
+        run = await get_runtime().open(request, api_key_id=principal.key_id, resolved=resolved)
         if request.stream:
             await self.stream_run(run)
         else:
