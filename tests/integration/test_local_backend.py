@@ -18,6 +18,7 @@ from runtime.local_llm.config import LocalLLMConfig, LocalLLMError
 from sessions_app.models import Session
 from tests.e2e.helpers import final, sgr_step
 from tests.fakes.llm_server import structured
+from tests.json_nodes import walk
 
 
 @pytest.fixture
@@ -57,16 +58,6 @@ async def run_chat(runtime: Runtime, model: str, text: str):
 
 def local_settings(**local) -> RuntimeSettings:
     return dataclasses.replace(RuntimeSettings.from_django(), llm_backend="local", local_llm=LocalLLMConfig(**local))
-
-
-def walk(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 async def test_function_calling_template_runs_as_sgr_with_capped_strings(defaults, local_server, scripted_llm):

@@ -21,6 +21,7 @@ from runtime.local_llm.config import LocalLLMConfig, LocalLLMError, WeightsCorru
 from runtime.tools.standard import STANDARD_TOOLS
 from runtime.tools.system import ClarificationTool, FinalAnswerTool, ReasoningTool
 from templates_app.specs import TemplateContent, TemplateSpec
+from tests.json_nodes import walk
 
 
 # -- which backend -----------------------------------------------------------------------------
@@ -207,16 +208,6 @@ def offered_tools() -> OfferedTools:
     schemas = [{"type": "function", "function": {"name": t.tool_name, "description": "d",
                                                   "parameters": t.parameters_schema()}} for t in tools]
     return OfferedTools(names=[t.tool_name for t in tools], schemas=schemas, removed={}, schema_tokens=0)
-
-
-def walk(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def test_capped_schema_bounds_every_string_and_list():
