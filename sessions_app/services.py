@@ -110,6 +110,20 @@ def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
     instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session_id)
 
 
+# What the runtime mirrors into the session row (``runtime.recorder.progress_of``): all progress
+# fields but ``tool_calls``, which the database counts itself.
+_STEP_PROGRESS = tuple(f for f in PROGRESS_FIELDS if f != "tool_calls")
+
+
+def _progress_params(progress: dict[str, Any]) -> dict[str, Any]:
+    """SQL parameters of the progress fields (None where not given), JSON ones adapted."""
+    params = {k: progress.get(k) for k in _STEP_PROGRESS}
+    for key in ("current_step_reasoning", "context"):
+        if params[key] is not None:
+            params[key] = Jsonb(params[key])
+    return params
+
+
 _END_SQL = """
     WITH ended AS (
         UPDATE sessions SET state = %(to)s, updated_at = now(),
@@ -147,15 +161,11 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
     unknown = set(progress) - set(_STEP_PROGRESS)
     if unknown:
         raise TypeError(f"unknown progress fields {sorted(unknown)}")
-    reasoning, context = progress.get("current_step_reasoning"), progress.get("context")
     params = {
         "session": str(session_id), "instance": str(instance_id), "to": to, "terminal": to in SESSION_TERMINAL,
         "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
         "error": error[:10_000] if error else None, "result": result, "rss": memory_rss_bytes,
-        "idle": InstanceStatus.IDLE, "busy": InstanceStatus.BUSY,
-        **{k: progress.get(k) for k in _STEP_PROGRESS},
-        "current_step_reasoning": None if reasoning is None else Jsonb(reasoning),
-        "context": None if context is None else Jsonb(context),
+        "idle": InstanceStatus.IDLE, "busy": InstanceStatus.BUSY, **_progress_params(progress),
     }
     with connection.cursor() as cursor:
         cursor.execute(_END_SQL, params)
@@ -207,8 +217,6 @@ _STEP_SQL = """
         tool_calls = tool_calls + (CASE WHEN %(executed)s THEN 1 ELSE 0 END)
     WHERE id = %(session)s
 """
-_STEP_PROGRESS = ("iteration", "searches_used", "clarifications_used", "prompt_tokens", "completion_tokens",
-                  "stage", "current_step_reasoning", "context")
 
 
 def session_step_record(
@@ -231,10 +239,7 @@ def session_step_record(
         "arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
         "result": execution.get("result", ""), "status": execution.get("status", ""),
         "error": execution.get("error", ""), "duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
-        **{k: progress[k] for k in _STEP_PROGRESS},
-        "current_step_reasoning": (None if progress["current_step_reasoning"] is None
-                                   else Jsonb(progress["current_step_reasoning"])),
-        "context": Jsonb(progress["context"]),
+        **_progress_params(progress),
     }
     with connection.cursor() as cursor:
         cursor.execute(_STEP_SQL, params)
