@@ -111,10 +111,6 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
     async def principal(self) -> Principal:
         return await db(principal_from_header)(self.header())
 
-    async def check_rate(self, principal: Principal) -> None:
-        """Per API key token bucket (API_KEY_RATE_LIMIT), shared by all server processes."""
-        await db(api_key_rate_check)(principal)
-
     def header(self) -> str:
         return dict(self.scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
 
@@ -213,7 +209,8 @@ class ProvideClarificationConsumer(PlatformHttpConsumer):
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        await self.check_rate(await self.principal())  # a continuation is a run: same budget as a chat
+        # a continuation is a run: the same rate limit as a chat (key and budget in one crossing)
+        await db(chat_admit)(header=self.header(), model=None, admit=api_key_rate_check)
         data = self.parse_json(body)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
             raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')
