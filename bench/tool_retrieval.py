@@ -36,32 +36,31 @@ MODES = ("dense", "keyword", "hybrid")
 PADDING_NAME = r"-copy[0-9]+$"  # the copies pad_and_time adds
 
 
-def fresh_database() -> None:
-    """Drop and recreate the bench database on the embedded server (never a DATABASE_URL one)."""
-    if os.environ.get("DATABASE_URL"):
-        sys.exit("bench/tool_retrieval.py drops its database: run it on the embedded server (unset DATABASE_URL)")
+def _maintenance_connection():
+    """An autocommit connection to the embedded server's ``postgres`` database."""
     import psycopg
-    from psycopg import sql
 
     from platform_site.embedded_db import ensure_running
     from platform_site.env import EMBEDDED_PG_DIR
 
     params = ensure_running(EMBEDDED_PG_DIR, "postgres")
-    with psycopg.connect(host=params["HOST"], port=params["PORT"], user=params["USER"], dbname="postgres",
-                         autocommit=True) as conn:
+    return psycopg.connect(host=params["HOST"], port=params["PORT"], user=params["USER"], dbname="postgres",
+                           autocommit=True)
+
+
+def fresh_database() -> None:
+    """Drop and recreate the bench database on the embedded server (never a DATABASE_URL one)."""
+    if os.environ.get("DATABASE_URL"):
+        sys.exit("bench/tool_retrieval.py drops its database: run it on the embedded server (unset DATABASE_URL)")
+    from psycopg import sql
+
+    with _maintenance_connection() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DBNAME)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
 
 
 def bench_database_exists() -> bool:
-    import psycopg
-
-    from platform_site.embedded_db import ensure_running
-    from platform_site.env import EMBEDDED_PG_DIR
-
-    params = ensure_running(EMBEDDED_PG_DIR, "postgres")
-    with psycopg.connect(host=params["HOST"], port=params["PORT"], user=params["USER"], dbname="postgres",
-                         autocommit=True) as conn:
+    with _maintenance_connection() as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DBNAME]).fetchone() is not None
 
 
