@@ -70,3 +70,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Let scheduled tool embeddings finish before any fixture tears down.
+
+    A test that commits (``transactional_db``) and saves a tool starts the background
+    embedding thread; if the database flush after the test TRUNCATEs while that thread
+    writes, the two can deadlock and the flush fails. Runs before fixture finalizers.
+    """
+    from retrieval.services import tool_embeddings_wait
+
+    tool_embeddings_wait(timeout=300)
