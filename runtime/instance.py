@@ -323,16 +323,19 @@ class AgentInstance:
         """Record how the run ended and put this instance back to ``idle`` (through ``resetting``, its
         in-memory reset done first), in one transaction."""
         progress = progress_of(ctx) if ctx is not None else {}
+        final_step = ctx.store.take_final_step() if ctx is not None and isinstance(ctx.store, SessionRecorder) else None
         self.reset()  # the run's state is in ``progress`` now: idle in the same transaction as the end
         try:
             await db(session_services.session_end)(
                 session_id=session_id, instance_id=self.id, to=state, error=error, result=text,
-                memory_rss_bytes=psutil.Process().memory_info().rss, **progress
+                memory_rss_bytes=psutil.Process().memory_info().rss, final_step=final_step, **progress
             )
             self.sessions_served += 1
             self.status = InstanceStatus.IDLE
         except InvalidTransition:  # e.g. cancelled by another request meanwhile
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
+            if final_step is not None:  # the history stays whole
+                await db(session_services.session_step_record)(session_id=session_id, **final_step, **progress)
             await self._transition(InstanceStatus.RESETTING)
         obs.SESSIONS_FINISHED.labels(self.spec.name, state).inc()
         return RunResult(

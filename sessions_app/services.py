@@ -150,17 +150,30 @@ assert InstanceStatus.IDLE in INSTANCE_TRANSITIONS[InstanceStatus.RESETTING]
 
 
 def session_end(*, session_id, instance_id, to: str, error: str = "", result: str | None = None,
-                memory_rss_bytes: int | None = None, **progress: Any) -> None:
+                memory_rss_bytes: int | None = None, final_step: dict[str, Any] | None = None,
+                **progress: Any) -> None:
     """The run is over: the session's final (or waiting) state, and its instance, which has
     already dropped the run from memory, ``busy → resetting → idle`` (counted as served).
 
     One statement, atomic by itself; the instance moves only if the session did. An illegal
     session transition raises ``InvalidTransition``; an instance that is no longer ``busy``
-    (stopped meanwhile) is left as it is.
+    (stopped meanwhile) is left as it is. ``final_step`` (``messages``, ``first_seq``,
+    ``execution``: the step that ended the run) is written in the same transaction, so
+    it stands or falls with the end (the caller writes it alone if the end is refused).
     """
     unknown = set(progress) - set(_STEP_PROGRESS)
     if unknown:
         raise TypeError(f"unknown progress fields {sorted(unknown)}")
+    if final_step is not None:
+        with transaction.atomic():
+            session_step_record(session_id=session_id, **final_step, **progress)
+            _session_end(session_id, instance_id, to, error, result, memory_rss_bytes, progress)
+        return
+    _session_end(session_id, instance_id, to, error, result, memory_rss_bytes, progress)
+
+
+def _session_end(session_id, instance_id, to: str, error: str, result: str | None, memory_rss_bytes: int | None,
+                 progress: dict[str, Any]) -> None:
     params = {
         "session": str(session_id), "instance": str(instance_id), "to": to, "terminal": to in SESSION_TERMINAL,
         "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],

@@ -201,7 +201,7 @@ class BaseAgent:
             ctx.clarifications_used += 1
         await self.recorder.record_action(
             ctx, action=action, tool_id=tool.spec.id, messages=messages,
-            status=status, error=error, result=result, duration_ms=duration_ms,
+            status=status, error=error, result=result, duration_ms=duration_ms, last=outcome is not None,
         )
         await self.events.tool_result(ctx.iteration, action, result)
         ctx.outcome = None
