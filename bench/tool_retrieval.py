@@ -184,6 +184,7 @@ def main() -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     from catalog.models import Tool
+    from retrieval import memindex
     from retrieval.embedders import get_embedder
     from retrieval.services import (
         query_cache_clear,
@@ -213,6 +214,7 @@ def main() -> None:
     for key, data in sets.items():
         Tool.objects.update(is_active=False)
         Tool.objects.filter(name__in=pools[key]).update(is_active=True)
+        memindex.refresh(get_embedder().name)  # (else the first searches run in SQL while it builds)
         sums = {mode: [0.0, 0.0, 0.0] for mode in MODES}
         took: list[float] = []
         for query, relevant in data["queries"]:
@@ -257,6 +259,10 @@ def pad_and_time(pad_to: int, n_queries: int, sets: dict, tool_search, query_cac
     analyze()
     queries = [q for data in sets.values() for q, _ in data["queries"]]
     sample = random.Random(7).sample(queries, min(n_queries, len(queries)))
+    from retrieval import memindex
+    from retrieval.embedders import get_embedder
+
+    memindex.refresh(get_embedder().name)
     for query in sample[:20]:  # warm caches and the connection
         tool_search(query=query, top_k=10)
     took = []

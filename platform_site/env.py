@@ -84,6 +84,8 @@ EMBEDDING_MODEL: str = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2-onnx
 # Model tokens of a query the dense side reads (split over its sentences, each at least 16;
 # 0 = up to the model's limit). Its time grows with them; the keyword side reads the whole query.
 TOOL_SEARCH_QUERY_TOKENS: int = env.int("TOOL_SEARCH_QUERY_TOKENS", default=64)
+# Search a per-process in-memory copy of the index while it is current (SQL otherwise).
+TOOL_SEARCH_MEMORY_INDEX: bool = env.bool("TOOL_SEARCH_MEMORY_INDEX", default=True)
 
 # Router (model="router") and the agent directory it searches.
 DIRECTORY_EMBEDDING_MODEL: str = env.str("DIRECTORY_EMBEDDING_MODEL", default="multilingual-e5-small-q4")

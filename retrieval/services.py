@@ -9,7 +9,9 @@ Search: dense (the query, or each of its sentences when it has several, against
 the HNSW index; a tool keeps its best cosine; the query embedded on a worker thread while
 the database scores the keyword side) and keyword (BM25 over the postings), each cut to its
 top candidates and fused (``retrieval.fusion``); a request of several sentences is also
-fused sentence by sentence, with each sentence's BM25 over the candidates found.
+fused sentence by sentence, with each sentence's BM25 over the candidates found. Both sides
+run on the process's in-memory copy of the index while it is current (``retrieval.memindex``),
+in SQL otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from django.db import connection, connections, transaction
 
 from catalog.models import Tool
-from retrieval import fusion, selectors
+from retrieval import fusion, memindex, selectors
 from retrieval.embedders import get_embedder
 from retrieval.models import ToolSearchDoc
 from retrieval.selectors import Candidate, ToolFilter
@@ -262,25 +264,28 @@ def _query_texts(query: str) -> tuple[list[str], int | None]:
     return texts, (max(16, budget // len(texts)) if budget else None)
 
 
+def _memory_index_enabled() -> bool:
+    from django.conf import settings
+
+    return getattr(settings, "TOOL_SEARCH_MEMORY_INDEX", True)
+
+
 _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
-def _dense(vectors: list[np.ndarray], *, model: str, limit: int,
-           tool_filter: ToolFilter) -> tuple[list[Candidate], list[list[Candidate]]]:
-    """Nearest tools to the query vectors: merged (a tool keeps its best cosine), and per vector."""
-    per_text = selectors.tool_dense_candidates(vectors=vectors, model=model, limit=limit, tool_filter=tool_filter)
+def _merged(per_text: list[list[Candidate]], limit: int) -> list[Candidate]:
+    """The nearest tools of several query vectors: a tool keeps its best cosine."""
     best: dict[int, Candidate] = {}
     for hits in per_text:
         for hit in hits:
             if hit.tool_id not in best or hit.score > best[hit.tool_id].score:
                 best[hit.tool_id] = hit
-    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit], per_text
+    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit]
 
 
-def _sentence_scores(texts: list[str], per_text: list[list[Candidate]], ids: set[int], *, limit: int,
-                     searched: selectors.KeywordResult, keyword_only: set[int]) -> list[dict[int, float]]:
+def _sentence_fused(keyword: list[dict[int, float]], per_text: list[list[Candidate]], *, limit: int,
+                    keyword_only: set[int]) -> list[dict[int, float]]:
     """Each sentence's dense hits fused with its own keyword scores over the candidates found."""
-    keyword = selectors.tool_keyword_sentence_scores(texts=texts, tool_ids=sorted(ids), keyword=searched)
     return [
         fusion.fuse(dense, [Candidate(t, "", score) for t, score in fusion.ranked(scores, limit)],
                     keyword_only=keyword_only)
@@ -307,28 +312,40 @@ def tool_search(
     dense: list[Candidate] = []
     searched = selectors.KeywordResult(candidates=[], weights={})
     per_text: list[list[Candidate]] = []
-    texts: list[str] = []
+    texts, max_tokens = _query_texts(query)
     embedding = None
-    if mode in ("hybrid", "dense"):  # the model runs while the database scores keywords
-        texts, max_tokens = _query_texts(query)
+    if mode in ("hybrid", "dense"):  # the model runs while the database works
         embedding = _embedding_pool.submit(_query_vectors, embedder, texts, max_tokens)
     with transaction.atomic():
+        index, lexemes = None, []
+        if _memory_index_enabled():
+            generation, lexemes = memindex.query_lexemes([query, *texts] if len(texts) > 1 else [query])
+            index = memindex.current(generation, embedder.name)
         if mode in ("hybrid", "keyword"):
-            searched = selectors.tool_keyword_search(
-                query=query, model=embedder.name, limit=limit, tool_filter=tool_filter
-            )
+            searched = (index.keyword(lexemes[0], limit=limit, tool_filter=tool_filter) if index is not None
+                        else selectors.tool_keyword_search(query=query, model=embedder.name, limit=limit,
+                                                           tool_filter=tool_filter))
         keyword = searched.candidates
         if embedding is not None:
-            selectors.hnsw_session_settings(ef_search=2 * limit)
-            dense, per_text = _dense(embedding.result(), model=embedder.name, limit=limit, tool_filter=tool_filter)
+            if index is not None:
+                per_text = index.dense(embedding.result(), limit=limit, tool_filter=tool_filter)
+            else:
+                selectors.hnsw_session_settings(ef_search=2 * limit)
+                per_text = selectors.tool_dense_candidates(vectors=embedding.result(), model=embedder.name,
+                                                           limit=limit, tool_filter=tool_filter)
+            dense = _merged(per_text, limit)
         names = {c.tool_id: c.name for hits in (*per_text, keyword) for c in hits}
         # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
         unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
         if mode == "hybrid":
             scores = fusion.fuse(dense, keyword, keyword_only=unseen_by_dense)
             if len(texts) > 1:
-                scores = fusion.with_sentences(scores, _sentence_scores(
-                    texts, per_text, set(names), limit=limit, searched=searched, keyword_only=unseen_by_dense))
+                ids = sorted(names)
+                sentence_keyword = (
+                    index.sentence_scores(lexemes[1:], ids, searched) if index is not None
+                    else selectors.tool_keyword_sentence_scores(texts=texts, tool_ids=ids, keyword=searched))
+                scores = fusion.with_sentences(scores, _sentence_fused(
+                    sentence_keyword, per_text, limit=limit, keyword_only=unseen_by_dense))
         else:
             scores = fusion.normalised(dense if mode == "dense" else keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}

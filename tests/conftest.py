@@ -74,12 +74,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item):
-    """Let scheduled tool embeddings finish before any fixture tears down.
+    """Let scheduled tool embeddings (and a tool index rebuild) finish before any fixture tears down.
 
     A test that commits (``transactional_db``) and saves a tool starts the background
     embedding thread; if the database flush after the test TRUNCATEs while that thread
     writes, the two can deadlock and the flush fails. Runs before fixture finalizers.
     """
+    from retrieval import memindex
     from retrieval.services import tool_embeddings_wait
 
     tool_embeddings_wait(timeout=300)
+    memindex.wait(timeout=300)

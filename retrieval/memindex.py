@@ -1,0 +1,296 @@
+"""The tool search index held in memory, per process, and used only while it is current.
+
+PostgreSQL stays the index of record (``retrieval.selectors`` searches it in SQL).
+This module keeps a copy of what search reads — each tool's filter columns and
+vector, each lexeme's postings, BM25's collection statistics — as numpy arrays,
+so a search costs one short statement (the query's lexemes, analysed by
+PostgreSQL's own ``to_tsvector``, and the index generation) plus array arithmetic,
+instead of posting scans and HNSW walks.
+
+The copy is exact when used: every committed change to the tools, docs or terms
+gives ``retrieval_index_state`` a new generation (deferred triggers, migration
+0004), and a transaction that changed them itself sees a pending mark instead (a
+transaction-local setting, set by statement triggers). A search whose generation
+differs from the copy's, or that runs in such a transaction, goes to SQL, and a
+rebuild starts on a background thread (one at a time, at most every
+``REBUILD_INTERVAL_S``). Dense scores are exact cosines here (the SQL side walks HNSW).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+from django.db import connection, connections, transaction
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+
+from retrieval.selectors import (
+    BM25_B,
+    BM25_K1,
+    RISK_ORDER,
+    TS_CONFIG,
+    Candidate,
+    KeywordResult,
+    ToolFilter,
+)
+
+logger = logging.getLogger(__name__)
+
+REBUILD_INTERVAL_S = 2.0
+_MASK_CACHE = 64
+
+_LEXEMES_SQL = """
+    SELECT s.qi, u.lexeme
+    FROM unnest(%(texts)s::text[]) WITH ORDINALITY AS s(txt, qi)
+    CROSS JOIN LATERAL unnest(to_tsvector(%(config)s::regconfig, s.txt)) AS u
+    UNION ALL
+    SELECT 0, CASE WHEN current_setting('retrieval.pending', true) = '1' THEN NULL ELSE generation::text END
+    FROM retrieval_index_state WHERE id = 1
+"""
+
+
+def query_lexemes(texts: Sequence[str]) -> tuple[int | None, list[set[str]]]:
+    """The index generation this transaction sees (None: unknown, or changed by this very
+    transaction) and each text's lexemes, in one statement."""
+    lexemes: list[set[str]] = [set() for _ in texts]
+    generation = None
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_LEXEMES_SQL, {"texts": list(texts), "config": TS_CONFIG}, prepare=True)
+        for qi, lexeme in cursor.fetchall():
+            if qi == 0:
+                generation = int(lexeme) if lexeme is not None else None
+            else:
+                lexemes[qi - 1].add(lexeme)
+    return generation, lexemes
+
+
+class _RawBytes(Loader):
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
+@dataclass
+class ToolIndex:
+    generation: int
+    model: str
+    ids: np.ndarray  # int64, ascending
+    names: list[str]
+    active: np.ndarray
+    system: np.ndarray
+    risk: np.ndarray  # index into RISK_ORDER
+    embedded: np.ndarray  # has a vector of ``model``
+    vectors: np.ndarray  # (n, dim) float32, zero rows where not embedded
+    postings: dict[str, tuple[np.ndarray, np.ndarray]]  # lexeme → (rows, tf / (tf + c0 + c1 * doc_length))
+    n_docs: float
+    avgdl: float
+    by_name: dict[str, int] = field(init=False)
+    _masks: dict[ToolFilter, np.ndarray] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_name = {name: row for row, name in enumerate(self.names)}
+
+    @property
+    def c0(self) -> float:
+        return BM25_K1 * (1 - BM25_B)
+
+    @property
+    def c1(self) -> float:
+        return BM25_K1 * BM25_B / self.avgdl
+
+    def mask(self, tool_filter: ToolFilter) -> np.ndarray:
+        """Rows the filter lets through (what ``ToolFilter.where`` says in SQL)."""
+        found = self._masks.get(tool_filter)
+        if found is not None:
+            return found
+        mask = np.ones(len(self.ids), dtype=bool)
+        if tool_filter.active_only:
+            mask &= self.active
+        if tool_filter.exclude_system:
+            mask &= ~self.system
+        if tool_filter.allowlist:
+            allowed = np.zeros_like(mask)
+            allowed[[self.by_name[n] for n in tool_filter.allowlist if n in self.by_name]] = True
+            mask &= allowed
+        if tool_filter.denylist:
+            mask[[self.by_name[n] for n in tool_filter.denylist if n in self.by_name]] = False
+        if tool_filter.max_risk:
+            mask &= self.risk <= RISK_ORDER.index(tool_filter.max_risk)
+        if len(self._masks) >= _MASK_CACHE:
+            self._masks.clear()
+        self._masks[tool_filter] = mask
+        return mask
+
+    def _candidates(self, scores: np.ndarray, eligible: np.ndarray, limit: int,
+                    embedded_flag: bool) -> list[Candidate]:
+        rows = np.flatnonzero(eligible)
+        if len(rows) > limit:
+            keep = np.argpartition(-scores[rows], limit - 1)[:limit]
+            threshold = scores[rows[keep]].min()
+            rows = rows[scores[rows] >= threshold]  # ties at the cut: ordered by id below, as SQL does
+        rows = rows[np.lexsort((self.ids[rows], -scores[rows]))][:limit]
+        return [Candidate(int(self.ids[r]), self.names[r], float(scores[r]),
+                          bool(self.embedded[r]) if embedded_flag else True) for r in rows]
+
+    def keyword(self, lexemes: set[str], *, limit: int, tool_filter: ToolFilter) -> KeywordResult:
+        """Okapi BM25 of the query's lexemes: the best ``limit`` tools the filter lets through."""
+        scores = np.zeros(len(self.ids), dtype=np.float64)
+        weights: dict[str, float] = {}
+        for lexeme in lexemes:
+            posting = self.postings.get(lexeme)
+            if posting is None:
+                continue
+            rows, part = posting
+            df = float(len(rows))
+            w = float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)) * (BM25_K1 + 1))
+            weights[lexeme] = w
+            scores[rows] += w * part
+        eligible = self.mask(tool_filter) & (scores > 0)
+        return KeywordResult(candidates=self._candidates(scores, eligible, limit, True), weights=weights,
+                             c0=self.c0, c1=self.c1)
+
+    def sentence_scores(self, lexeme_sets: Sequence[set[str]], tool_ids: Sequence[int],
+                        keyword: KeywordResult) -> list[dict[int, float]]:
+        """Each text's BM25 over the given tools, with ``keyword``'s term weights."""
+        wanted = np.asarray(sorted(tool_ids), dtype=np.int64)
+        rows = np.searchsorted(self.ids, wanted).clip(0, max(len(self.ids) - 1, 0))
+        known = (self.ids[rows] == wanted) if len(self.ids) else np.zeros(len(wanted), dtype=bool)
+        rows, wanted = rows[known], wanted[known]
+        out: list[dict[int, float]] = []
+        for lexemes in lexeme_sets:
+            scores = np.zeros(len(self.ids), dtype=np.float64)
+            for lexeme in lexemes:
+                if lexeme in keyword.weights and lexeme in self.postings:
+                    posting_rows, part = self.postings[lexeme]
+                    scores[posting_rows] += keyword.weights[lexeme] * part
+            picked = scores[rows]
+            out.append({int(t): float(v) for t, v in zip(wanted, picked, strict=True) if v > 0})
+        return out
+
+    def dense(self, vectors: Sequence[np.ndarray], *, limit: int, tool_filter: ToolFilter) -> list[list[Candidate]]:
+        """For each query vector, the ``limit`` tools of highest cosine (exact) the filter lets through."""
+        if not len(vectors):
+            return []
+        if self.vectors.shape[1] != len(vectors[0]):  # nothing embedded by this model yet
+            return [[] for _ in vectors]
+        eligible = self.mask(tool_filter) & self.embedded
+        sims = self.vectors @ np.asarray(vectors, dtype=np.float32).T  # rows are L2-normalised
+        return [self._candidates(sims[:, i].astype(np.float64), eligible, limit, False)
+                for i in range(sims.shape[1])]
+
+
+def build(model: str) -> ToolIndex | None:
+    """Read the whole index in one snapshot (None when there is no generation to tie it to)."""
+    nested = connection.in_atomic_block  # then the caller's transaction is the snapshot
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if not nested:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT generation FROM retrieval_index_state WHERE id = 1")
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            generation = row[0]
+            cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 "
+                           "/ greatest(count(*), 1), 1) FROM retrieval_tool_docs")
+            n_docs, avgdl = cursor.fetchone()
+            cursor.execute("SELECT 'vector'::regtype::oid")
+            vector_oid = cursor.fetchone()[0]
+        with psycopg.Cursor(connection.connection) as raw:
+            raw.adapters.register_loader(vector_oid, _RawBytes)
+            raw.execute("SELECT id, name, is_active, is_system, risk, "
+                        "(embedding IS NOT NULL AND embedding_model = %s), embedding "
+                        "FROM tools ORDER BY id", [model], binary=True)
+            tools = raw.fetchall()
+            raw.execute("SELECT lexeme, array_agg(tool_id), array_agg(tf), array_agg(doc_length) "
+                        "FROM retrieval_tool_terms GROUP BY lexeme", binary=True)
+            terms = raw.fetchall()
+    n = len(tools)
+    ids = np.fromiter((t[0] for t in tools), dtype=np.int64, count=n)
+    dim = max((len(t[6]) - 4) // 4 for t in tools if t[6] is not None) if any(t[5] for t in tools) else 0
+    vectors = np.zeros((n, dim), dtype=np.float32)
+    for row, t in enumerate(tools):
+        if t[5]:  # binary vector: int16 dim, int16 unused, dim big-endian float32
+            vectors[row] = np.frombuffer(t[6], dtype=">f4", offset=4)
+    risk_of = {str(r): i for i, r in enumerate(RISK_ORDER)}
+    c0, c1 = BM25_K1 * (1 - BM25_B), BM25_K1 * BM25_B / avgdl
+    postings = {}
+    for lexeme, tool_ids, tfs, lengths in terms:
+        rows = np.searchsorted(ids, np.asarray(tool_ids, dtype=np.int64))
+        tf = np.asarray(tfs, dtype=np.float64)
+        postings[lexeme] = (rows, tf / (tf + c0 + c1 * np.asarray(lengths, dtype=np.float64)))
+    return ToolIndex(
+        generation=generation, model=model, ids=ids, names=[t[1] for t in tools],
+        active=np.array([t[2] for t in tools], dtype=bool), system=np.array([t[3] for t in tools], dtype=bool),
+        risk=np.array([risk_of.get(t[4], len(RISK_ORDER)) for t in tools], dtype=np.int8),
+        embedded=np.array([t[5] for t in tools], dtype=bool), vectors=vectors, postings=postings,
+        n_docs=n_docs, avgdl=avgdl,
+    )
+
+
+_current: ToolIndex | None = None
+_state_lock = threading.Lock()
+_building: threading.Thread | None = None
+_last_start = 0.0
+
+
+def current(generation: int | None, model: str) -> ToolIndex | None:
+    """The in-memory index if it is exactly ``generation`` of ``model``'s; else None, and a
+    rebuild is started in the background (SQL serves meanwhile)."""
+    index = _current
+    if generation is None:
+        return None
+    if index is not None and index.generation == generation and index.model == model:
+        return index
+    _start_rebuild(model)
+    return None
+
+
+def _start_rebuild(model: str) -> None:
+    global _building, _last_start
+    with _state_lock:
+        now = time.monotonic()
+        if (_building is not None and _building.is_alive()) or now - _last_start < REBUILD_INTERVAL_S:
+            return
+        _last_start = now
+        _building = threading.Thread(target=_rebuild, args=(model,), name="tool-index-build", daemon=True)
+        _building.start()
+
+
+def _rebuild(model: str) -> None:
+    global _current
+    try:
+        index = build(model)
+        if index is not None:
+            _current = index
+    except Exception:  # search keeps working in SQL; the next stale search tries again
+        logger.exception("building the in-memory tool index failed")
+    finally:
+        connections.close_all()  # this thread's connection only
+
+
+def refresh(model: str) -> ToolIndex | None:
+    """Build now, on the caller's thread (benchmarks, warm-up); the index is used from now on."""
+    global _current
+    _current = build(model)
+    return _current
+
+
+def wait(timeout: float | None = None) -> None:
+    """Block until a background rebuild, if one runs, is done (tests, orderly shutdown)."""
+    building = _building
+    if building is not None:
+        building.join(timeout)
+
+
+def forget() -> None:
+    global _current
+    _current = None
