@@ -91,3 +91,41 @@ def test_an_illegal_end_changes_neither_session_nor_instance():
     assert Session.objects.get(pk=session.pk).state == "cancelled"
     busy_again.refresh_from_db()
     assert busy_again.status == "busy" and busy_again.sessions_served == 0
+
+
+def _final_step(first_seq: int) -> dict:
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "f1", "type": "function", "function": {"name": "final_answer", "arguments": "{}"}}]}
+    return {"messages": [call, {"role": "tool", "tool_call_id": "f1", "content": "done"}], "first_seq": first_seq,
+            "execution": {"tool_name": "final_answer", "tool_id": None, "tool_call_id": "f1", "iteration": 2,
+                          "arguments": {"answer": "done"}, "result": "done", "status": "ok", "error": "",
+                          "duration_ms": 0.2}}
+
+
+def test_the_final_step_is_written_with_the_end():
+    version = make_template().active_version
+    instance = make_instance(version)
+    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                            messages=[{"role": "user", "content": "hi"}])
+    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="done",
+                final_step=_final_step(1), **PROGRESS)
+    roles = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "role"))
+    assert roles == [(0, "user"), (1, "assistant"), (2, "tool")]
+    assert ToolExecution.objects.get(session=session).tool_name == "final_answer"
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.state, stored.tool_calls) == ("completed", 1)
+
+
+def test_a_refused_end_writes_none_of_its_final_step():
+    from platform_site.errors import InvalidTransition
+
+    version = make_template().active_version
+    instance = make_instance(version)
+    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                            messages=[{"role": "user", "content": "hi"}])
+    session_end(session_id=session.pk, instance_id=instance.pk, to="cancelled", error="cancelled")
+    with pytest.raises(InvalidTransition), transaction.atomic():
+        session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="late",
+                    final_step=_final_step(1), **PROGRESS)
+    assert SessionMessage.objects.filter(session=session).count() == 1
+    assert not ToolExecution.objects.filter(session=session).exists()
