@@ -10,8 +10,10 @@ from django.utils import timezone
 from access.models import ApiKey, ApiKeyScope
 from access.services import api_key_digest
 from platform_site.errors import AuthenticationRequired, PermissionDenied
+from platform_site.sql import fetch
 
 _TOUCH_EVERY = timedelta(minutes=1)
+_KEY_SQL = "SELECT id, name, scopes, last_used_at FROM api_keys WHERE key_hash = %(hash)s AND revoked_at IS NULL"
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,14 @@ def principal_from_header(header: str | None, *, require_admin: bool = False) ->
     raw = parse_bearer(header)
     if raw is None:
         raise AuthenticationRequired()
-    key = ApiKey.objects.filter(key_hash=api_key_digest(raw), revoked_at__isnull=True).first()
-    if key is None:
+    rows = fetch(_KEY_SQL, {"hash": api_key_digest(raw)})  # on every request: a prepared statement
+    if not rows:
         raise AuthenticationRequired("Invalid or revoked API key")
+    key_id, name, scopes, last_used_at = rows[0]
     now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    principal = Principal(key_id=key.pk, name=key.name, scopes=tuple(key.scopes))
+    if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
+    principal = Principal(key_id=key_id, name=name, scopes=tuple(scopes))
     if require_admin and not principal.is_admin:
         raise PermissionDenied("This route needs an API key with the admin scope")
     return principal

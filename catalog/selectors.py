@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django.db.models import Max
 
 from catalog.models import Tool
 from catalog.specs import ToolSpec
+from platform_site.sql import fetch
 
 _FIELDS = ["id", "name", "description", "kind", "parameters", "entrypoint", "endpoint",
            "target_template", "risk", "tags", "is_system", "revision"]
@@ -19,11 +21,19 @@ def _spec(row: dict) -> ToolSpec:
     return ToolSpec(**row)
 
 
+_SPECS_BY_NAME_SQL = (f"SELECT {', '.join(_FIELDS)} FROM tools "
+                      "WHERE name = ANY(%(names)s) AND (is_active OR NOT %(active_only)s)")
+
+
 def tool_specs_by_name(*, names: Iterable[str], active_only: bool = True) -> dict[str, ToolSpec]:
-    qs = Tool.objects.filter(name__in=list(names))
-    if active_only:
-        qs = qs.filter(is_active=True)
-    return {row["name"]: _spec(row) for row in qs.values(*_FIELDS)}
+    """The named tools' specs (read at every session start: a prepared statement, no ORM)."""
+    specs = {}
+    for row in fetch(_SPECS_BY_NAME_SQL, {"names": list(names), "active_only": active_only}):
+        fields = dict(zip(_FIELDS, row, strict=True))
+        for key in ("parameters", "endpoint"):  # Django's connection loads jsonb as text; its ORM decodes
+            fields[key] = json.loads(fields[key]) if fields[key] is not None else {}
+        specs[fields["name"]] = _spec(fields)
+    return specs
 
 
 def tool_specs_active(*, system: bool | None = None) -> list[ToolSpec]:

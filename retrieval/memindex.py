@@ -30,6 +30,7 @@ from django.db import connection, connections, transaction
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
+from platform_site.sql import fetch
 from retrieval.selectors import (
     BM25_B,
     BM25_K1,
@@ -60,14 +61,11 @@ def query_lexemes(texts: Sequence[str]) -> tuple[int | None, list[set[str]]]:
     transaction) and each text's lexemes, in one statement."""
     lexemes: list[set[str]] = [set() for _ in texts]
     generation = None
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_LEXEMES_SQL, {"texts": list(texts), "config": TS_CONFIG}, prepare=True)
-        for qi, lexeme in cursor.fetchall():
-            if qi == 0:
-                generation = int(lexeme) if lexeme is not None else None
-            else:
-                lexemes[qi - 1].add(lexeme)
+    for qi, lexeme in fetch(_LEXEMES_SQL, {"texts": list(texts), "config": TS_CONFIG}):
+        if qi == 0:
+            generation = int(lexeme) if lexeme is not None else None
+        else:
+            lexemes[qi - 1].add(lexeme)
     return generation, lexemes
 
 
@@ -215,7 +213,7 @@ def build(model: str) -> ToolIndex | None:
             terms = raw.fetchall()
     n = len(tools)
     ids = np.fromiter((t[0] for t in tools), dtype=np.int64, count=n)
-    dim = max((len(t[6]) - 4) // 4 for t in tools if t[6] is not None) if any(t[5] for t in tools) else 0
+    dim = next(((len(t[6]) - 4) // 4 for t in tools if t[5]), 0)  # 0: nothing embedded by ``model`` yet
     vectors = np.zeros((n, dim), dtype=np.float32)
     for row, t in enumerate(tools):
         if t[5]:  # binary vector: int16 dim, int16 unused, dim big-endian float32

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import psycopg
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from pgvector import Vector
 
 from catalog.models import RiskLevel, Tool
+from platform_site.sql import fetch
 from retrieval.models import ToolSearchDoc
 
 TS_CONFIG = "english"  # text search configuration of documents and queries alike
@@ -97,19 +97,6 @@ class IndexRow:
     embedded_hash: str | None
 
 
-def _fetch(sql: str, params: dict[str, Any], *, prepare: bool = True) -> list[tuple]:
-    """Run a search statement as a server-side prepared statement on Django's connection.
-
-    Django's cursors bind parameters client-side, so PostgreSQL would plan these
-    multi-CTE statements on every call (milliseconds); a psycopg cursor with
-    server-side binding lets the connection keep the plan (one per filter shape).
-    """
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=prepare)
-        return cursor.fetchall()
-
-
 def _dense_sql(where: str) -> str:
     return f"""
         SELECT q.qi, c.id, c.name, 1 - c.distance
@@ -138,7 +125,7 @@ def tool_dense_candidates(
     where, params = tool_filter.where("t")
     sql = ("EXPLAIN " if explain else "") + _dense_sql(where)
     out: list[list[Candidate]] = [[] for _ in vectors]
-    rows = _fetch(sql, {"vectors": [Vector(v).to_text() for v in vectors], "model": model, "limit": limit, **params},
+    rows = fetch(sql, {"vectors": [Vector(v).to_text() for v in vectors], "model": model, "limit": limit, **params},
                   prepare=not explain)
     if explain:
         return "\n".join(row[0] for row in rows)
@@ -243,11 +230,11 @@ def tool_keyword_search(*, query: str, model: str, limit: int, tool_filter: Tool
     n, avgdl = collection_stats()
     params = {"config": TS_CONFIG, "query": query, "k1": BM25_K1, "b": BM25_B, "model": model, "limit": limit,
               "window": 4 * limit, "n": n, "avgdl": avgdl, **filter_params}
-    rows = _fetch(sql, params)
+    rows = fetch(sql, params)
     tools = [row for row in rows if row[5] is None]
     if len(tools) < limit and (not tools or tools[0][4] > params["window"]):
         # The filters dropped too many of the best tools: consider every match.
-        rows = _fetch(sql, {**params, "window": 2**31 - 1})
+        rows = fetch(sql, {**params, "window": 2**31 - 1})
         tools = [row for row in rows if row[5] is None]
     terms = [row for row in rows if row[5] is not None]
     return KeywordResult(
@@ -288,7 +275,7 @@ def tool_keyword_sentence_scores(*, texts: Sequence[str], tool_ids: Sequence[int
     out: list[dict[int, float]] = [{} for _ in texts]
     if not texts or not tool_ids or not keyword.weights:
         return out
-    rows = _fetch(_SENTENCE_KEYWORD_SQL, {
+    rows = fetch(_SENTENCE_KEYWORD_SQL, {
         "texts": list(texts), "ids": list(tool_ids), "config": TS_CONFIG, "lexemes": list(keyword.weights),
         "weights": list(keyword.weights.values()), "c0": keyword.c0, "c1": keyword.c1,
     })

@@ -242,6 +242,25 @@ def _query_vectors(embedder, texts: list[str], max_tokens: int | None = None) ->
     return [found[k] for k in keys]
 
 
+def search_warm_up() -> threading.Thread:
+    """Load the embedding model and build the in-memory index on a background thread, so a
+    server's first searches are not the slow ones (``manage.py serve`` calls it)."""
+    def warm() -> None:
+        try:
+            embedder = get_embedder()
+            embedder.embed_queries(["warm up"])
+            if _memory_index_enabled():
+                memindex.refresh(embedder.name)
+        except Exception:  # search still works: the model loads, the index builds, on first use
+            logger.exception("tool search warm-up failed")
+        finally:
+            connections.close_all()  # this thread's connection only
+
+    thread = threading.Thread(target=warm, name="tool-search-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def query_cache_clear() -> None:
     """Forget cached query vectors (benchmarks time the model, not the cache)."""
     with _query_cache_lock:

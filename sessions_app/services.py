@@ -88,17 +88,47 @@ def _session_new(*, template_version_id: int, task: str, api_key_id: int | None 
 assert SessionState.RESEARCHING in SESSION_TRANSITIONS[SessionState.INITED]
 
 
-@transaction.atomic
+_START_TEMPLATE = """
+    WITH moved AS (  -- the instance's compare-and-set: idle → busy, serving the new session
+        UPDATE agent_instances SET status = %(busy)s, heartbeat_at = now(), current_session_id = %(session)s
+        WHERE id = %(instance)s AND status = ANY(%(allowed)s)
+        RETURNING id
+    ), created AS (
+        INSERT INTO sessions ({columns}) SELECT {values} WHERE EXISTS (SELECT 1 FROM moved)
+        RETURNING id
+    ), messages AS (
+        INSERT INTO session_messages (session_id, seq, role, message, created_at)
+        SELECT %(session)s, m.ord - 1, m.message ->> 'role', m.message, now()
+        FROM unnest(%(messages)s::jsonb[]) WITH ORDINALITY AS m(message, ord)
+        WHERE EXISTS (SELECT 1 FROM created)
+    )
+    SELECT count(*) FROM created
+"""
+_session_columns = list(Session._meta.concrete_fields)
+_START_SQL = _START_TEMPLATE.format(columns=", ".join(connection.ops.quote_name(f.column) for f in _session_columns),
+                                    values=", ".join(f"%(f_{f.column})s" for f in _session_columns))
+
+
 def session_start(*, instance_id, messages: list[dict[str, Any]], **create: Any) -> Session:
     """Create a session and start it on ``instance_id``: ``inited → researching`` (the row is
-    inserted in its started form, in the same transaction), instance ``idle → busy``.
+    inserted in its started form), instance ``idle → busy``, with the first messages.
 
-    Three statements: the session, its first messages, the instance's compare-and-set.
+    One statement (atomic by itself): nothing is written unless the instance was free;
+    otherwise ``InvalidTransition``. The row's values come from the model's own defaults.
     """
     session = _session_new(**create, state=SessionState.RESEARCHING, instance_id=instance_id)
-    session.save(force_insert=True)
-    session_messages_append(session_id=session.pk, messages=messages, first_seq=0)
-    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session.pk, bind=False)
+    params = {f"f_{f.column}": f.get_db_prep_save(f.pre_save(session, add=True), connection)
+              for f in _session_columns}
+    params.update(session=str(session.pk), instance=str(instance_id), busy=InstanceStatus.BUSY,
+                  allowed=[s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
+                  messages=[Jsonb(m) for m in messages])
+    with connection.cursor() as cursor:
+        cursor.execute(_START_SQL, params)
+        (created,) = cursor.fetchone()
+    if not created:
+        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
+        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {InstanceStatus.BUSY}")
+    session._state.adding, session._state.db = False, connection.alias
     return session
 
 
@@ -126,7 +156,7 @@ def _progress_params(progress: dict[str, Any]) -> dict[str, Any]:
 
 _END_SQL = """
     WITH ended AS (
-        UPDATE sessions SET state = %(to)s, updated_at = now(),
+        UPDATE sessions SET state = %(to)s, updated_at = now(), tool_calls = tool_calls + %(step_tool_calls)s,
             finished_at = CASE WHEN %(terminal)s THEN now() ELSE finished_at END,
             error = coalesce(%(error)s, error), execution_result = coalesce(%(result)s, execution_result),
             iteration = coalesce(%(iteration)s, iteration), searches_used = coalesce(%(searches_used)s, searches_used),
@@ -142,7 +172,7 @@ _END_SQL = """
             sessions_served = sessions_served + 1, memory_rss_bytes = coalesce(%(rss)s, memory_rss_bytes)
         WHERE id = %(instance)s AND status = %(busy)s AND EXISTS (SELECT 1 FROM ended)
         RETURNING id
-    )
+    ){step}
     SELECT (SELECT count(*) FROM ended), (SELECT count(*) FROM released)
 """
 assert InstanceStatus.RESETTING in INSTANCE_TRANSITIONS[InstanceStatus.BUSY]
@@ -158,30 +188,28 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
     One statement, atomic by itself; the instance moves only if the session did. An illegal
     session transition raises ``InvalidTransition``; an instance that is no longer ``busy``
     (stopped meanwhile) is left as it is. ``final_step`` (``messages``, ``first_seq``,
-    ``execution``: the step that ended the run) is written in the same transaction, so
-    it stands or falls with the end (the caller writes it alone if the end is refused).
+    ``execution``: the step that ended the run) is written by the same statement, only if
+    the session moved: it stands or falls with the end (the caller writes it alone if refused).
     """
     unknown = set(progress) - set(_STEP_PROGRESS)
     if unknown:
         raise TypeError(f"unknown progress fields {sorted(unknown)}")
-    if final_step is not None:
-        with transaction.atomic():
-            session_step_record(session_id=session_id, **final_step, **progress)
-            _session_end(session_id, instance_id, to, error, result, memory_rss_bytes, progress)
-        return
-    _session_end(session_id, instance_id, to, error, result, memory_rss_bytes, progress)
-
-
-def _session_end(session_id, instance_id, to: str, error: str, result: str | None, memory_rss_bytes: int | None,
-                 progress: dict[str, Any]) -> None:
     params = {
         "session": str(session_id), "instance": str(instance_id), "to": to, "terminal": to in SESSION_TERMINAL,
         "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
         "error": error[:10_000] if error else None, "result": result, "rss": memory_rss_bytes,
         "idle": InstanceStatus.IDLE, "busy": InstanceStatus.BUSY, **_progress_params(progress),
+        "step_tool_calls": 0,
     }
+    sql = _END_SQL_ALONE
+    if final_step is not None:
+        if set(_STEP_PROGRESS) - set(progress):
+            raise TypeError(f"a final step records exactly the progress fields {_STEP_PROGRESS}")
+        params.update(_step_params(session_id, **final_step))
+        params["step_tool_calls"] = int(params["executed"])
+        sql = _END_SQL_WITH_STEP
     with connection.cursor() as cursor:
-        cursor.execute(_END_SQL, params)
+        cursor.execute(sql, params)
         ended, released = cursor.fetchone()
     if not ended:
         current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
@@ -211,18 +239,20 @@ def session_messages_append(*, session_id, messages: list[dict[str, Any]], first
     return first_seq + len(rows)
 
 
-_STEP_SQL = """
-    WITH messages AS (
+_STEP_INSERTS = """
+    messages AS (
         INSERT INTO session_messages (session_id, seq, role, message, created_at)
         SELECT %(session)s, %(first_seq)s + m.ord - 1, m.message ->> 'role', m.message, now()
         FROM unnest(%(messages)s::jsonb[]) WITH ORDINALITY AS m(message, ord)
+        WHERE {guard}
     ), execution AS (
         INSERT INTO tool_executions (session_id, tool_id, tool_name, tool_call_id, iteration, arguments, result,
                                      status, error, duration_ms, created_at)
         SELECT %(session)s, %(tool_id)s, %(tool_name)s, %(tool_call_id)s, %(x_iteration)s, %(arguments)s,
                %(result)s, %(status)s, %(error)s, %(duration_ms)s, now()
-        WHERE %(executed)s
-    )
+        WHERE %(executed)s AND {guard}
+    )"""
+_STEP_SQL = "WITH" + _STEP_INSERTS.format(guard="TRUE") + """
     UPDATE sessions SET updated_at = now(), iteration = %(iteration)s, searches_used = %(searches_used)s,
         clarifications_used = %(clarifications_used)s, prompt_tokens = %(prompt_tokens)s,
         completion_tokens = %(completion_tokens)s, stage = %(stage)s,
@@ -230,6 +260,23 @@ _STEP_SQL = """
         tool_calls = tool_calls + (CASE WHEN %(executed)s THEN 1 ELSE 0 END)
     WHERE id = %(session)s
 """
+_END_SQL_ALONE = _END_SQL.format(step="")
+_END_SQL_WITH_STEP = _END_SQL.format(step="," + _STEP_INSERTS.format(guard="EXISTS (SELECT 1 FROM ended)"))
+
+
+def _step_params(session_id, *, messages: list[dict[str, Any]], first_seq: int,
+                 execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    execution = execution or {}
+    arguments = execution.get("arguments", {})
+    return {
+        "session": str(session_id), "first_seq": first_seq, "messages": [Jsonb(m) for m in messages],
+        "executed": bool(execution), "tool_id": execution.get("tool_id"),
+        "tool_name": execution.get("tool_name", ""), "tool_call_id": execution.get("tool_call_id", "")[:100],
+        "x_iteration": execution.get("iteration", 0),
+        "arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
+        "result": execution.get("result", ""), "status": execution.get("status", ""),
+        "error": execution.get("error", ""), "duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
+    }
 
 
 def session_step_record(
@@ -242,18 +289,8 @@ def session_step_record(
     missing = set(_STEP_PROGRESS) - set(progress)
     if missing or set(progress) - set(_STEP_PROGRESS):
         raise TypeError(f"a step records exactly the progress fields {_STEP_PROGRESS}")
-    execution = execution or {}
-    arguments = execution.get("arguments", {})
-    params = {
-        "session": str(session_id), "first_seq": first_seq, "messages": [Jsonb(m) for m in messages],
-        "executed": bool(execution), "tool_id": execution.get("tool_id"),
-        "tool_name": execution.get("tool_name", ""), "tool_call_id": execution.get("tool_call_id", "")[:100],
-        "x_iteration": execution.get("iteration", 0),
-        "arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
-        "result": execution.get("result", ""), "status": execution.get("status", ""),
-        "error": execution.get("error", ""), "duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
-        **_progress_params(progress),
-    }
+    params = {**_step_params(session_id, messages=messages, first_seq=first_seq, execution=execution),
+              **_progress_params(progress)}
     with connection.cursor() as cursor:
         cursor.execute(_STEP_SQL, params)
     return first_seq + len(messages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from platform_site.sql import fetch
 from templates_app.errors import TemplateNotFound, TemplateVersionNotFound
 from templates_app.models import AgentTemplate, AgentTemplateVersion
 from templates_app.services import template_version_content
@@ -28,14 +29,18 @@ _active_specs: OrderedDict[tuple[str, int], TemplateSpec] = OrderedDict()
 _active_specs_lock = threading.Lock()
 
 
+_ACTIVE_VERSION_SQL = ("SELECT active_version_id FROM agent_templates "
+                       "WHERE name = %(name)s AND is_active AND active_version_id IS NOT NULL")
+
+
 def template_spec_get(*, name: str) -> TemplateSpec:
     """The active version of the served template ``name``.
 
     One small query per call (which version is active now); the spec of that version is
     built once per process: versions are immutable (a database trigger refuses updates).
     """
-    row = (AgentTemplate.objects.filter(name=name, is_active=True, active_version__isnull=False)
-           .values_list("active_version_id", flat=True).first())
+    rows = fetch(_ACTIVE_VERSION_SQL, {"name": name})  # on every request: a prepared statement
+    row = rows[0][0] if rows else None
     if row is None:
         raise TemplateNotFound(f"Unknown model {name!r}: no active agent template has this name")
     key = (name, row)

@@ -129,3 +129,33 @@ def test_a_refused_end_writes_none_of_its_final_step():
                     final_step=_final_step(1), **PROGRESS)
     assert SessionMessage.objects.filter(session=session).count() == 1
     assert not ToolExecution.objects.filter(session=session).exists()
+
+
+def test_a_start_on_a_busy_instance_writes_nothing():
+    from platform_site.errors import InvalidTransition
+
+    version = make_template().active_version
+    instance = make_instance(version)
+    first = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                          messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(InvalidTransition, match="cannot go from busy to busy"):
+        session_start(instance_id=instance.pk, template_version_id=version.pk, task="t2",
+                      messages=[{"role": "user", "content": "hi again"}])
+    assert list(Session.objects.values_list("pk", flat=True)) == [first.pk]
+    assert SessionMessage.objects.count() == 1
+    assert AgentInstance.objects.get(pk=instance.pk).current_session_id == first.pk
+
+
+def test_a_started_session_has_the_model_defaults():
+    version = make_template().active_version
+    instance = make_instance(version)
+    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                            messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+                            routing={"template": "x", "score": 0.9})
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.state, stored.depth, stored.context, stored.routing) == ("researching", 0, {}, session.routing)
+    assert stored.created_at == session.created_at and stored.instance_id == instance.pk
+    assert list(SessionMessage.objects.filter(session=stored).order_by("seq").values_list("seq", "role")) == [
+        (0, "system"), (1, "user")]
+    stored.save()  # the returned object is a saved row, not a new one
+    assert Session.objects.filter(pk=session.pk).count() == 1

@@ -112,6 +112,7 @@ def test_a_committed_change_sends_search_to_sql_until_rebuilt(committed_catalog,
     before = _generation()
     assert before == committed_catalog.generation
     tool_update(tool=Tool.objects.get(name="rent_car"), description="Reserve a bicycle for a day.")
+    tool_embeddings_wait(timeout=120)  # its new embedding is one more change, written after commit
     after = _generation()
     assert after != before
     assert memindex.current(after, get_embedder().name) is None  # stale: SQL answers, a rebuild starts
@@ -147,3 +148,13 @@ def test_generation_moves_only_with_what_search_reads(committed_catalog):
         assert cursor.fetchone() == (True,)
     Tool.objects.filter(name="stock_price").delete()
     assert _generation() not in (start, moved)
+
+
+def test_warm_up_builds_the_current_index(committed_catalog, monkeypatch):
+    from retrieval.services import search_warm_up
+
+    memindex.forget()
+    search_warm_up().join(timeout=120)
+    assert memindex.current(_generation(), get_embedder().name) is not None
+    _sql_only(monkeypatch)
+    assert tool_search(query="wake me up at 6:30 tomorrow", top_k=3, candidate_filter={"active_only": False})

@@ -51,6 +51,9 @@ class Command(BaseCommand):
         if stopped:
             self.stderr.write(f"Recovered {stopped} instance(s) left by a dead process.")
         atexit.register(_stop_own_instances)
+        from retrieval.services import search_warm_up
+
+        search_warm_up()
         self._start_local_llm()
         self.stdout.write(f"Serving on http://{host}:{port} (Ctrl-C to stop)")
         import uvicorn
