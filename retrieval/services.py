@@ -243,10 +243,16 @@ def _query_vectors(embedder, texts: list[str], max_tokens: int | None = None) ->
 
 
 def search_warm_up() -> threading.Thread:
-    """Load the embedding model and build the in-memory index on a background thread, so a
-    server's first searches are not the slow ones (``manage.py serve`` calls it)."""
+    """When a served template searches its tools (``tool_policy.strategy="retrieval"``), load the
+    embedding model and build the in-memory index on a background thread, so a server's first
+    searches are not the slow ones (``manage.py serve`` calls it). Otherwise nothing is loaded:
+    the model alone takes ~200 MB of a process's memory."""
     def warm() -> None:
+        from templates_app.selectors import template_specs_served
+
         try:
+            if not any(spec.content.tool_policy.strategy == "retrieval" for spec in template_specs_served()):
+                return
             embedder = get_embedder()
             embedder.embed_queries(["warm up"])
             if _memory_index_enabled():

@@ -150,10 +150,14 @@ def test_generation_moves_only_with_what_search_reads(committed_catalog):
     assert _generation() not in (start, moved)
 
 
-def test_warm_up_builds_the_current_index(committed_catalog, monkeypatch):
+def test_warm_up_builds_the_index_when_a_template_searches(committed_catalog, monkeypatch):
     from retrieval.services import search_warm_up
+    from tests.factories import make_template
 
     memindex.forget()
+    search_warm_up().join(timeout=120)
+    assert memindex._current is None  # no served template searches its tools: nothing loaded
+    make_template(tool_policy={"strategy": "retrieval", "allowlist": []})
     search_warm_up().join(timeout=120)
     assert memindex.current(_generation(), get_embedder().name) is not None
     _sql_only(monkeypatch)
