@@ -186,15 +186,17 @@ class ToolIndex:
 
 
 def build(model: str) -> ToolIndex | None:
-    """Read the whole index in one snapshot (None when there is no generation to tie it to)."""
+    """Read the whole index in one snapshot (None when there is no generation to tie it to, or
+    when the caller's transaction has changed the index itself)."""
     nested = connection.in_atomic_block  # then the caller's transaction is the snapshot
     with transaction.atomic():
         with connection.cursor() as cursor:
             if not nested:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT generation FROM retrieval_index_state WHERE id = 1")
+            cursor.execute("SELECT generation, current_setting('retrieval.pending', true) = '1' "
+                           "FROM retrieval_index_state WHERE id = 1")
             row = cursor.fetchone()
-            if row is None:
+            if row is None or row[1]:  # (a transaction's own uncommitted changes are no generation)
                 return None
             generation = row[0]
             cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 "

@@ -128,6 +128,7 @@ def test_own_uncommitted_writes_are_searched_in_sql(committed_catalog):
     with transaction.atomic():
         tool_create(name="llama_shearing", description="Book a llama shearing appointment at the farm.")
         assert _generation() is None  # this transaction changed the index: no copy can be current
+        assert memindex.build(get_embedder().name) is None  # nor be made from its uncommitted rows
         assert tool_search(query="llama shearing", top_k=1)[0].name == "llama_shearing"
         transaction.set_rollback(True)
     assert _generation() == committed_catalog.generation  # rolled back: nothing changed
