@@ -16,6 +16,7 @@ in SQL otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -341,11 +342,12 @@ def tool_search(
     embedding = None
     if mode in ("hybrid", "dense"):  # the model runs while the database works
         embedding = _embedding_pool.submit(_query_vectors, embedder, texts, max_tokens)
-    with transaction.atomic():
-        index, lexemes = None, []
-        if _memory_index_enabled():
-            generation, lexemes = memindex.query_lexemes([query, *texts] if len(texts) > 1 else [query])
-            index = memindex.current(generation, embedder.name)
+    index, lexemes = None, []
+    if _memory_index_enabled():
+        generation, lexemes = memindex.query_lexemes([query, *texts] if len(texts) > 1 else [query])
+        index = memindex.current(generation, embedder.name)
+    # SQL search takes a transaction (its HNSW settings are SET LOCAL); memory needs none
+    with transaction.atomic() if index is None else contextlib.nullcontext():
         if mode in ("hybrid", "keyword"):
             searched = (index.keyword(lexemes[0], limit=limit, tool_filter=tool_filter) if index is not None
                         else selectors.tool_keyword_search(query=query, model=embedder.name, limit=limit,
