@@ -205,8 +205,9 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
     if final_step is not None:
         if set(_STEP_PROGRESS) - set(progress):
             raise TypeError(f"a final step records exactly the progress fields {_STEP_PROGRESS}")
-        params.update(_step_params(session_id, **final_step))
-        params["step_tool_calls"] = int(params["executed"])
+        step = _step_params(session_id, **final_step)
+        assert not (set(step) & set(params)) - {"session"}, "step and end parameters must not share names"
+        params.update(step, step_tool_calls=int(step["executed"]))
         sql = _END_SQL_WITH_STEP
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -248,8 +249,8 @@ _STEP_INSERTS = """
     ), execution AS (
         INSERT INTO tool_executions (session_id, tool_id, tool_name, tool_call_id, iteration, arguments, result,
                                      status, error, duration_ms, created_at)
-        SELECT %(session)s, %(tool_id)s, %(tool_name)s, %(tool_call_id)s, %(x_iteration)s, %(arguments)s,
-               %(result)s, %(status)s, %(error)s, %(duration_ms)s, now()
+        SELECT %(session)s, %(x_tool_id)s, %(x_tool_name)s, %(x_tool_call_id)s, %(x_iteration)s, %(x_arguments)s,
+               %(x_result)s, %(x_status)s, %(x_error)s, %(x_duration_ms)s, now()
         WHERE %(executed)s AND {guard}
     )"""
 _STEP_SQL = "WITH" + _STEP_INSERTS.format(guard="TRUE") + """
@@ -268,14 +269,15 @@ def _step_params(session_id, *, messages: list[dict[str, Any]], first_seq: int,
                  execution: dict[str, Any] | None = None) -> dict[str, Any]:
     execution = execution or {}
     arguments = execution.get("arguments", {})
+    # x_: the execution's own fields, apart from the session's (``session_end`` binds both)
     return {
         "session": str(session_id), "first_seq": first_seq, "messages": [Jsonb(m) for m in messages],
-        "executed": bool(execution), "tool_id": execution.get("tool_id"),
-        "tool_name": execution.get("tool_name", ""), "tool_call_id": execution.get("tool_call_id", "")[:100],
+        "executed": bool(execution), "x_tool_id": execution.get("tool_id"),
+        "x_tool_name": execution.get("tool_name", ""), "x_tool_call_id": execution.get("tool_call_id", "")[:100],
         "x_iteration": execution.get("iteration", 0),
-        "arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
-        "result": execution.get("result", ""), "status": execution.get("status", ""),
-        "error": execution.get("error", ""), "duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
+        "x_arguments": Jsonb(arguments if isinstance(arguments, dict) else {"raw": arguments}),
+        "x_result": execution.get("result", ""), "x_status": execution.get("status", ""),
+        "x_error": execution.get("error", ""), "x_duration_ms": max(execution.get("duration_ms", 0.0), 0.0),
     }
 
 

@@ -102,18 +102,20 @@ def _final_step(first_seq: int) -> dict:
                           "duration_ms": 0.2}}
 
 
-def test_the_final_step_is_written_with_the_end():
+@pytest.mark.parametrize("to, error", [("completed", ""), ("failed", "the agent reported failure")])
+def test_the_final_step_is_written_with_the_end(to, error):
     version = make_template().active_version
     instance = make_instance(version)
     session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
                             messages=[{"role": "user", "content": "hi"}])
-    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="done",
+    session_end(session_id=session.pk, instance_id=instance.pk, to=to, result="The answer.", error=error,
                 final_step=_final_step(1), **PROGRESS)
     roles = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "role"))
     assert roles == [(0, "user"), (1, "assistant"), (2, "tool")]
-    assert ToolExecution.objects.get(session=session).tool_name == "final_answer"
-    stored = Session.objects.get(pk=session.pk)
-    assert (stored.state, stored.tool_calls) == ("completed", 1)
+    execution = ToolExecution.objects.get(session=session)
+    assert (execution.tool_name, execution.result, execution.error, execution.status) == ("final_answer", "done", "", "ok")
+    stored = Session.objects.get(pk=session.pk)  # the session's own result and error, not the tool's
+    assert (stored.state, stored.tool_calls, stored.execution_result, stored.error) == (to, 1, "The answer.", error)
 
 
 def test_a_refused_end_writes_none_of_its_final_step():
