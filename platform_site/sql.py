@@ -3,7 +3,8 @@
 Django binds parameters client-side and compiles a query per call; for a read run on
 every chat request or search, a psycopg cursor on the same connection with server-side
 binding lets PostgreSQL keep the plan (``prepare=True``) and skips the ORM's compiler.
-The statement runs inside whatever transaction Django's connection is in.
+The statement runs inside whatever transaction Django's connection is in; database errors
+come out as Django's (``django.db.DatabaseError`` …), as from a Django cursor.
 """
 
 from __future__ import annotations
@@ -17,6 +18,6 @@ from django.db import connection
 def fetch(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = True) -> list[tuple]:
     """All rows of ``sql`` (``%(name)s`` parameters), as a server-side prepared statement."""
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params or {}, prepare=prepare)
         return cursor.fetchall()

@@ -41,7 +41,7 @@ class SessionRecorder:
     """Implements the tools' ``SessionStore`` and the loop's history writes.
 
     The step that ends a run (final answer, clarification) is not written on its own:
-    it is held in ``final_step`` and written by the run's end, in the same transaction
+    it is held in ``final_step`` and written by the run's end, in the same statement
     (one database crossing fewer per session; nothing is held past the end).
     """
 
