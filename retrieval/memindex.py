@@ -269,8 +269,10 @@ def _rebuild(model: str) -> None:
     global _current
     try:
         index = build(model)
-        if index is not None:
-            _current = index
+        with _state_lock:  # a slower build of an older generation never replaces a newer copy
+            if index is not None and (_current is None or _current.model != model
+                                      or index.generation >= _current.generation):
+                _current = index
     except Exception:  # search keeps working in SQL; the next stale search tries again
         logger.exception("building the in-memory tool index failed")
     finally:

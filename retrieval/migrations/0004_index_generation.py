@@ -6,8 +6,9 @@ generation with this one-row table before each search. The triggers are deferred
 constraint triggers: the row is written at commit, after every other lock the
 transaction takes, so writers of different tools never wait on each other for
 long and cannot deadlock over it. Statement triggers mark the writing transaction
-itself (``retrieval.pending``, a transaction-local setting) at once. Values come from a sequence, which TRUNCATE
-(test flushes) does not reset: a generation is never reused.
+itself (``retrieval.pending``, a transaction-local setting) at once. Values come from
+a sequence, drawn under the row's lock, so they grow in commit order; TRUNCATE (test
+flushes) does not reset the sequence: a generation is never reused.
 """
 
 from django.db import migrations
@@ -26,7 +27,9 @@ BEGIN
     -- once per transaction, however many rows it changed
     INSERT INTO retrieval_index_state AS s (id, generation, changed_by)
     VALUES (1, nextval('retrieval_index_generation_seq'), pg_current_xact_id())
-    ON CONFLICT (id) DO UPDATE SET generation = EXCLUDED.generation, changed_by = EXCLUDED.changed_by
+    -- the new value is drawn once the row is locked: generations grow in commit order
+    ON CONFLICT (id) DO UPDATE SET generation = nextval('retrieval_index_generation_seq'),
+                                   changed_by = EXCLUDED.changed_by
     WHERE s.changed_by IS DISTINCT FROM EXCLUDED.changed_by;
     RETURN NULL;
 END $$;

@@ -143,12 +143,12 @@ def test_generation_moves_only_with_what_search_reads(committed_catalog):
         Tool.objects.filter(risk="high").update(risk="medium")
         Tool.objects.filter(name="stock_price").update(is_active=False)
     moved = _generation()
-    assert moved != start
+    assert moved > start  # generations grow in commit order
     with connection.cursor() as cursor:
         cursor.execute("SELECT changed_by IS NOT NULL FROM retrieval_index_state")
         assert cursor.fetchone() == (True,)
     Tool.objects.filter(name="stock_price").delete()
-    assert _generation() not in (start, moved)
+    assert _generation() > moved
 
 
 def test_warm_up_builds_the_index_when_a_template_searches(committed_catalog, monkeypatch):
