@@ -59,11 +59,17 @@ def test_a_step_needs_every_progress_field():
         session_step_record(session_id=session.pk, messages=[], first_seq=0, iteration=1)
 
 
-def test_start_and_end_move_session_and_instance_together():
+def _started(**create):
+    """A session started on a fresh idle instance of a new template (with one user message)."""
     version = make_template().active_version
     instance = make_instance(version)
-    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                            messages=[{"role": "user", "content": "hi"}])
+    create.setdefault("messages", [{"role": "user", "content": "hi"}])
+    return version, instance, session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
+                                            **create)
+
+
+def test_start_and_end_move_session_and_instance_together():
+    _, instance, session = _started()
     stored = Session.objects.get(pk=session.pk)
     assert (stored.state, stored.instance_id) == ("researching", instance.pk)
     assert AgentInstance.objects.get(pk=instance.pk).current_session_id == session.pk
@@ -80,10 +86,7 @@ def test_start_and_end_move_session_and_instance_together():
 def test_an_illegal_end_changes_neither_session_nor_instance():
     from platform_site.errors import InvalidTransition
 
-    version = make_template().active_version
-    instance = make_instance(version)
-    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                            messages=[{"role": "user", "content": "hi"}])
+    version, instance, session = _started()
     session_end(session_id=session.pk, instance_id=instance.pk, to="cancelled", error="cancelled")
     busy_again = make_instance(version, status="busy", current_session=session)
     with pytest.raises(InvalidTransition, match="cancelled to completed"):
@@ -104,10 +107,7 @@ def _final_step(first_seq: int) -> dict:
 
 @pytest.mark.parametrize("to, error", [("completed", ""), ("failed", "the agent reported failure")])
 def test_the_final_step_is_written_with_the_end(to, error):
-    version = make_template().active_version
-    instance = make_instance(version)
-    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                            messages=[{"role": "user", "content": "hi"}])
+    _, instance, session = _started()
     session_end(session_id=session.pk, instance_id=instance.pk, to=to, result="The answer.", error=error,
                 final_step=_final_step(1), **PROGRESS)
     roles = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "role"))
@@ -121,10 +121,7 @@ def test_the_final_step_is_written_with_the_end(to, error):
 def test_a_refused_end_writes_none_of_its_final_step():
     from platform_site.errors import InvalidTransition
 
-    version = make_template().active_version
-    instance = make_instance(version)
-    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                            messages=[{"role": "user", "content": "hi"}])
+    _, instance, session = _started()
     session_end(session_id=session.pk, instance_id=instance.pk, to="cancelled", error="cancelled")
     with pytest.raises(InvalidTransition), transaction.atomic():
         session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="late",
@@ -136,10 +133,7 @@ def test_a_refused_end_writes_none_of_its_final_step():
 def test_a_start_on_a_busy_instance_writes_nothing():
     from platform_site.errors import InvalidTransition
 
-    version = make_template().active_version
-    instance = make_instance(version)
-    first = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                          messages=[{"role": "user", "content": "hi"}])
+    version, instance, first = _started()
     with pytest.raises(InvalidTransition, match="cannot go from busy to busy"):
         session_start(instance_id=instance.pk, template_version_id=version.pk, task="t2",
                       messages=[{"role": "user", "content": "hi again"}])
@@ -149,11 +143,8 @@ def test_a_start_on_a_busy_instance_writes_nothing():
 
 
 def test_a_started_session_has_the_model_defaults():
-    version = make_template().active_version
-    instance = make_instance(version)
-    session = session_start(instance_id=instance.pk, template_version_id=version.pk, task="t",
-                            messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
-                            routing={"template": "x", "score": 0.9})
+    _, instance, session = _started(messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+                                    routing={"template": "x", "score": 0.9})
     stored = Session.objects.get(pk=session.pk)
     assert (stored.state, stored.depth, stored.context, stored.routing) == ("researching", 0, {}, session.routing)
     assert stored.created_at == session.created_at and stored.instance_id == instance.pk
