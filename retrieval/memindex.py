@@ -39,6 +39,7 @@ from retrieval.selectors import (
     Candidate,
     KeywordResult,
     ToolFilter,
+    collection_stats_read,
 )
 
 logger = logging.getLogger(__name__)
@@ -199,9 +200,7 @@ def build(model: str) -> ToolIndex | None:
             if row is None or row[1]:  # (a transaction's own uncommitted changes are no generation)
                 return None
             generation = row[0]
-            cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 "
-                           "/ greatest(count(*), 1), 1) FROM retrieval_tool_docs")
-            n_docs, avgdl = cursor.fetchone()
+            n_docs, avgdl = collection_stats_read()
             cursor.execute("SELECT 'vector'::regtype::oid")
             vector_oid = cursor.fetchone()[0]
         with psycopg.Cursor(connection.connection) as raw:

@@ -202,13 +202,18 @@ def collection_stats() -> tuple[float, float]:
     with _stats_lock:
         if _stats is not None and now - _stats[2] < STATS_TTL_S:
             return _stats[0], _stats[1]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 / greatest(count(*), 1), 1) "
-                       "FROM retrieval_tool_docs")
-        n, avgdl = cursor.fetchone()
+    n, avgdl = collection_stats_read()
     with _stats_lock:
         _stats = (n, avgdl, now)
     return n, avgdl
+
+
+def collection_stats_read() -> tuple[float, float]:
+    """BM25's collection statistics, read now (in the caller's transaction): docs, average length."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*)::float8, greatest(coalesce(sum(length), 0)::float8 / greatest(count(*), 1), 1) "
+                       "FROM retrieval_tool_docs")
+        return cursor.fetchone()
 
 
 def collection_stats_forget() -> None:
