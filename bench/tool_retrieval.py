@@ -193,7 +193,13 @@ def main() -> None:
     )
 
     sets = load_sets(args.queries)
-    result: dict = {"embedding_model": get_embedder().name, "sets": {}}
+    from django.conf import settings
+
+    from retrieval.embedders import get_sentence_embedder
+
+    result: dict = {"embedding_model": get_embedder().name, "query_tokens": settings.TOOL_SEARCH_QUERY_TOKENS,
+                    "query_int8": settings.TOOL_SEARCH_QUERY_INT8, "sentence_model": get_sentence_embedder().name,
+                    "sets": {}}
     started = time.perf_counter()
     pools = {key: [row["name"] for row in data["tools"]] for key, data in sets.items()}
     Tool.objects.filter(name__regex=PADDING_NAME).delete()  # padding left by an earlier run

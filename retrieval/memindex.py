@@ -2,7 +2,7 @@
 
 PostgreSQL stays the index of record (``retrieval.selectors`` searches it in SQL).
 This module keeps a copy of what search reads — each tool's filter columns and
-vector, each lexeme's postings, BM25's collection statistics — as numpy arrays,
+vectors (the model's and the static sentence one), each lexeme's postings, BM25's collection statistics — as numpy arrays,
 so a search costs one short statement (the query's lexemes, analysed by
 PostgreSQL's own ``to_tsvector``, and the index generation) plus array arithmetic,
 instead of posting scans and HNSW walks.
@@ -31,6 +31,8 @@ from psycopg.adapt import Loader
 from psycopg.pq import Format
 
 from platform_site.sql import fetch
+from retrieval.embedders import get_sentence_embedder
+from retrieval.models import SENTENCE_DIMENSIONS
 from retrieval.selectors import (
     BM25_B,
     BM25_K1,
@@ -88,6 +90,8 @@ class ToolIndex:
     risk: np.ndarray  # index into RISK_ORDER
     embedded: np.ndarray  # has a vector of ``model``
     vectors: np.ndarray  # (n, dim) float32, zero rows where not embedded
+    has_sentence_vector: np.ndarray
+    sentence_vectors: np.ndarray  # (n, SENTENCE_DIMENSIONS) float32, the docs' static vectors
     postings: dict[str, tuple[np.ndarray, np.ndarray]]  # lexeme → (rows, tf / (tf + c0 + c1 * doc_length))
     n_docs: float
     avgdl: float
@@ -136,8 +140,9 @@ class ToolIndex:
             threshold = scores[rows[keep]].min()
             rows = rows[scores[rows] >= threshold]  # ties at the cut: ordered by id below, as SQL does
         rows = rows[np.lexsort((self.ids[rows], -scores[rows]))][:limit]
-        return [Candidate(int(self.ids[r]), self.names[r], float(scores[r]),
-                          bool(self.embedded[r]) if embedded_flag else True) for r in rows]
+        embedded = self.embedded[rows].tolist() if embedded_flag else [True] * len(rows)
+        return [Candidate(tool_id, self.names[row], score, flag) for tool_id, row, score, flag
+                in zip(self.ids[rows].tolist(), rows.tolist(), scores[rows].tolist(), embedded, strict=True)]
 
     def keyword(self, lexemes: set[str], *, limit: int, tool_filter: ToolFilter) -> KeywordResult:
         """Okapi BM25 of the query's lexemes: the best ``limit`` tools the filter lets through."""
@@ -180,10 +185,21 @@ class ToolIndex:
             return []
         if self.vectors.shape[1] != len(vectors[0]):  # nothing embedded by this model yet
             return [[] for _ in vectors]
-        eligible = self.mask(tool_filter) & self.embedded
-        sims = self.vectors @ np.asarray(vectors, dtype=np.float32).T  # rows are L2-normalised
-        return [self._candidates(sims[:, i].astype(np.float64), eligible, limit, False)
-                for i in range(sims.shape[1])]
+        return self._nearest(self.vectors, self.mask(tool_filter) & self.embedded, vectors, limit)
+
+    def sentence_dense(self, vectors: Sequence[np.ndarray], *, limit: int,
+                       tool_filter: ToolFilter) -> list[list[Candidate]]:
+        """For each static sentence vector, the ``limit`` docs of highest cosine (exact)."""
+        if not len(vectors):
+            return []
+        return self._nearest(self.sentence_vectors, self.mask(tool_filter) & self.has_sentence_vector,
+                             vectors, limit)
+
+    def _nearest(self, matrix: np.ndarray, eligible: np.ndarray, vectors: Sequence[np.ndarray],
+                 limit: int) -> list[list[Candidate]]:
+        # rows are L2-normalised; one product for all the query vectors reads the matrix once
+        sims = matrix @ np.asarray(vectors, dtype=np.float32).T
+        return [self._candidates(sims[:, i], eligible, limit, False) for i in range(sims.shape[1])]
 
 
 def build(model: str) -> ToolIndex | None:
@@ -205,9 +221,11 @@ def build(model: str) -> ToolIndex | None:
             vector_oid = cursor.fetchone()[0]
         with psycopg.Cursor(connection.connection) as raw:
             raw.adapters.register_loader(vector_oid, _RawBytes)
-            raw.execute("SELECT id, name, is_active, is_system, risk, "
-                        "(embedding IS NOT NULL AND embedding_model = %s), embedding "
-                        "FROM tools ORDER BY id", [model], binary=True)
+            raw.execute("SELECT t.id, t.name, t.is_active, t.is_system, t.risk, "
+                        "(t.embedding IS NOT NULL AND t.embedding_model = %s), t.embedding, "
+                        "CASE WHEN d.sentence_model = %s THEN d.sentence_vector END "
+                        "FROM tools t LEFT JOIN retrieval_tool_docs d ON d.tool_id = t.id ORDER BY t.id",
+                        [model, get_sentence_embedder().name], binary=True)
             tools = raw.fetchall()
             raw.execute("SELECT lexeme, array_agg(tool_id), array_agg(tf), array_agg(doc_length) "
                         "FROM retrieval_tool_terms GROUP BY lexeme", binary=True)
@@ -216,9 +234,12 @@ def build(model: str) -> ToolIndex | None:
     ids = np.fromiter((t[0] for t in tools), dtype=np.int64, count=n)
     dim = next(((len(t[6]) - 4) // 4 for t in tools if t[5]), 0)  # 0: nothing embedded by ``model`` yet
     vectors = np.zeros((n, dim), dtype=np.float32)
+    sentence_vectors = np.zeros((n, SENTENCE_DIMENSIONS), dtype=np.float32)
     for row, t in enumerate(tools):
         if t[5]:  # binary vector: int16 dim, int16 unused, dim big-endian float32
             vectors[row] = np.frombuffer(t[6], dtype=">f4", offset=4)
+        if t[7] is not None:
+            sentence_vectors[row] = np.frombuffer(t[7], dtype=">f4", offset=4)
     risk_of = {str(r): i for i, r in enumerate(RISK_ORDER)}
     c0, c1 = BM25_K1 * (1 - BM25_B), BM25_K1 * BM25_B / avgdl
     postings = {}
@@ -230,7 +251,9 @@ def build(model: str) -> ToolIndex | None:
         generation=generation, model=model, ids=ids, names=[t[1] for t in tools],
         active=np.array([t[2] for t in tools], dtype=bool), system=np.array([t[3] for t in tools], dtype=bool),
         risk=np.array([risk_of.get(t[4], len(RISK_ORDER)) for t in tools], dtype=np.int8),
-        embedded=np.array([t[5] for t in tools], dtype=bool), vectors=vectors, postings=postings,
+        embedded=np.array([t[5] for t in tools], dtype=bool), vectors=vectors,
+        has_sentence_vector=np.array([t[7] is not None for t in tools], dtype=bool),
+        sentence_vectors=sentence_vectors, postings=postings,
         n_docs=n_docs, avgdl=avgdl,
     )
 

@@ -7,13 +7,17 @@ tool's current embedding was computed from (what ``tool_embeddings_refresh``
 compares to stay resumable). ``ToolSearchTerm`` is the inverted index: one row per
 (tool, lexeme) with the term frequency, lexemes coming from PostgreSQL's own
 ``to_tsvector`` so the query side is analysed by exactly the same code. BM25 is
-scored in SQL from these rows (``retrieval.selectors``).
+scored in SQL from these rows (``retrieval.selectors``). The doc also holds its
+static sentence vector (``retrieval.embedders.StaticEmbedder``; cheap, so written with
+the text): search matches each sentence of a multi-ask request against it.
 """
 
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 from catalog.models import EMBEDDING_DIMENSIONS
+
+SENTENCE_DIMENSIONS = 256  # retrieval.embedders.StaticEmbedder.dim
 
 
 class ToolSearchDoc(models.Model):
@@ -26,6 +30,8 @@ class ToolSearchDoc(models.Model):
     embedded_hash = models.CharField(
         max_length=32, blank=True, help_text="text_hash of the text the tool's embedding was computed from."
     )
+    sentence_vector = VectorField(dimensions=SENTENCE_DIMENSIONS, null=True, blank=True)
+    sentence_model = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -33,6 +39,8 @@ class ToolSearchDoc(models.Model):
         indexes = [
             # BM25's collection statistics (count, average length) by an index-only scan.
             models.Index(fields=["length"], name="retrieval_docs_length"),
+            HnswIndex(name="retrieval_docs_sentence_hnsw", fields=["sentence_vector"], m=16, ef_construction=64,
+                      opclasses=["vector_cosine_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -97,18 +97,35 @@ class IndexRow:
     embedded_hash: str | None
 
 
-def _dense_sql(where: str) -> str:
+def _nearest_sql(where: str, *, source: str, vector: str, model: str) -> str:
     return f"""
         SELECT q.qi, c.id, c.name, 1 - c.distance
         FROM unnest(%(vectors)s::vector[]) WITH ORDINALITY AS q(vec, qi)
         CROSS JOIN LATERAL (
-            SELECT t.id, t.name, t.embedding <=> q.vec AS distance
-            FROM tools t
-            WHERE t.embedding IS NOT NULL AND t.embedding_model = %(model)s AND {where}
-            ORDER BY t.embedding <=> q.vec
+            SELECT t.id, t.name, {vector} <=> q.vec AS distance
+            FROM {source}
+            WHERE {vector} IS NOT NULL AND {model} = %(model)s AND {where}
+            ORDER BY {vector} <=> q.vec
             LIMIT %(limit)s
         ) AS c
     """
+
+
+def _nearest(sql: str, *, vectors: Sequence[np.ndarray], model: str, limit: int, params: dict,
+             explain: bool) -> list[list[Candidate]] | str:
+    if not vectors:
+        return []
+    out: list[list[Candidate]] = [[] for _ in vectors]
+    rows = fetch(("EXPLAIN " if explain else "") + sql,
+                 {"vectors": [Vector(v).to_text() for v in vectors], "model": model, "limit": limit, **params},
+                 prepare=not explain)
+    if explain:
+        return "\n".join(row[0] for row in rows)
+    for qi, tool_id, name, similarity in rows:
+        out[qi - 1].append(Candidate(tool_id, name, float(similarity)))
+    for hits in out:  # relaxed_order iterative scans may return slightly out of order
+        hits.sort(key=lambda c: -c.score)
+    return out
 
 
 def tool_dense_candidates(
@@ -120,20 +137,20 @@ def tool_dense_candidates(
     ran :func:`hnsw_session_settings` (ef_search and iterative scan). With
     ``explain`` the query plan is returned instead (tests check the index is used).
     """
-    if not vectors:
-        return []
     where, params = tool_filter.where("t")
-    sql = ("EXPLAIN " if explain else "") + _dense_sql(where)
-    out: list[list[Candidate]] = [[] for _ in vectors]
-    rows = fetch(sql, {"vectors": [Vector(v).to_text() for v in vectors], "model": model, "limit": limit, **params},
-                  prepare=not explain)
-    if explain:
-        return "\n".join(row[0] for row in rows)
-    for qi, tool_id, name, similarity in rows:
-        out[qi - 1].append(Candidate(tool_id, name, float(similarity)))
-    for hits in out:  # relaxed_order iterative scans may return slightly out of order
-        hits.sort(key=lambda c: -c.score)
-    return out
+    sql = _nearest_sql(where, source="tools t", vector="t.embedding", model="t.embedding_model")
+    return _nearest(sql, vectors=vectors, model=model, limit=limit, params=params, explain=explain)
+
+
+def tool_sentence_candidates(
+    *, vectors: Sequence[np.ndarray], model: str, limit: int, tool_filter: ToolFilter, explain: bool = False
+) -> list[list[Candidate]] | str:
+    """For each static sentence vector, the ``limit`` nearest tool docs (HNSW on the docs' own
+    vectors; the same transaction settings as :func:`tool_dense_candidates`)."""
+    where, params = tool_filter.where("t")
+    sql = _nearest_sql(where, source="retrieval_tool_docs d JOIN tools t ON t.id = d.tool_id",
+                       vector="d.sentence_vector", model="d.sentence_model")
+    return _nearest(sql, vectors=vectors, model=model, limit=limit, params=params, explain=explain)
 
 
 def hnsw_session_settings(*, ef_search: int) -> None:

@@ -1,17 +1,19 @@
 """Tool search: keeping the index fresh, and hybrid search over it.
 
-Indexing: a tool's keyword doc (text + BM25 postings, ``retrieval.models``) is
-written in the caller's transaction, its embedding (``Tool.embedding``) after
-commit in one background thread, or in bulk by ``tool_embeddings_refresh``
-(``manage.py reindex_embeddings``), which only touches what is missing or stale.
+Indexing: a tool's keyword doc (text + BM25 postings + static sentence vector,
+``retrieval.models``) is written in the caller's transaction, its embedding
+(``Tool.embedding``) after commit in one background thread, or in bulk by
+``tool_embeddings_refresh`` (``manage.py reindex_embeddings``), which only touches what
+is missing or stale.
 
-Search: dense (the query, or each of its sentences when it has several, against
-the HNSW index; a tool keeps its best cosine; the query embedded on a worker thread while
-the database scores the keyword side) and keyword (BM25 over the postings), each cut to its
-top candidates and fused (``retrieval.fusion``); a request of several sentences is also
-fused sentence by sentence, with each sentence's BM25 over the candidates found. Both sides
-run on the process's in-memory copy of the index while it is current (``retrieval.memindex``),
-in SQL otherwise.
+Search: dense (the start of the query, ``TOOL_SEARCH_QUERY_TOKENS`` model tokens, embedded
+on a worker thread while the database scores the keyword side, against the HNSW index) and
+keyword (BM25 over the postings of the whole query), each cut to its top candidates and
+fused (``retrieval.fusion``). A request of several sentences is also fused sentence by
+sentence: each sentence's static vector (``StaticEmbedder``, microseconds) against the
+docs' own, with that sentence's BM25, so every ask of a long request is searched without
+the model reading it all. Everything runs on the process's in-memory copy of the index
+while it is current (``retrieval.memindex``), in SQL otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from django.db import connection, connections, transaction
 
 from catalog.models import Tool
 from retrieval import fusion, memindex, selectors
-from retrieval.embedders import get_embedder
+from retrieval.embedders import get_embedder, get_sentence_embedder
 from retrieval.models import ToolSearchDoc
 from retrieval.selectors import Candidate, ToolFilter
 from retrieval.text import query_parts, text_hash, tool_text
@@ -77,12 +79,17 @@ _TERMS_SQL = f"""
 
 @transaction.atomic
 def _docs_write(texts: dict[int, str]) -> None:
-    """Upsert the keyword docs of these tools and rebuild their postings (one SQL pass)."""
+    """Upsert the keyword docs of these tools (with their static sentence vectors) and rebuild
+    their postings (one SQL pass)."""
     ids = list(texts)
-    docs = [ToolSearchDoc(tool_id=tool_id, text=text, text_hash=text_hash(text), length=0)
-            for tool_id, text in texts.items()]
+    static = get_sentence_embedder()
+    vectors = static.embed(list(texts.values()))
+    docs = [ToolSearchDoc(tool_id=tool_id, text=text, text_hash=text_hash(text), length=0,
+                          sentence_vector=vector, sentence_model=static.name)
+            for (tool_id, text), vector in zip(texts.items(), vectors, strict=True)]
     ToolSearchDoc.objects.bulk_create(  # upsert: concurrent writers of one tool serialise on its row
-        docs, update_conflicts=True, unique_fields=["tool"], update_fields=["text", "text_hash", "length", "updated_at"]
+        docs, update_conflicts=True, unique_fields=["tool"],
+        update_fields=["text", "text_hash", "length", "sentence_vector", "sentence_model", "updated_at"],
     )
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM retrieval_tool_terms WHERE tool_id = ANY(%s)", [ids])
@@ -274,20 +281,16 @@ def query_cache_clear() -> None:
         _query_cache.clear()
 
 
-def _query_texts(query: str) -> tuple[list[str], int | None]:
-    """What the dense side embeds: the query, or each of its sentences, and the token cap of each.
+def _query_tokens() -> int | None:
+    """How many model tokens of a query the dense side reads (``TOOL_SEARCH_QUERY_TOKENS``).
 
-    A multi-sentence request is searched sentence by sentence only: one vector for
-    the whole text blurs its several asks, and embedding the whole text as well
-    would double the model's time for little gain. The model's time grows with the
-    tokens it reads, so a query gets ``TOOL_SEARCH_QUERY_TOKENS`` in all (each
-    sentence at least 16); the keyword side always reads the whole text.
+    The model's time grows with the tokens it reads (~0.2 ms each on two cores), so it
+    reads the start of the request; the keyword side reads all of it, and each sentence
+    of a longer request gets its own static vector (``_sentences``) at almost no cost.
     """
     from django.conf import settings
 
-    texts = query_parts(query) or [query]
-    budget = getattr(settings, "TOOL_SEARCH_QUERY_TOKENS", 0)
-    return texts, (max(16, budget // len(texts)) if budget else None)
+    return getattr(settings, "TOOL_SEARCH_QUERY_TOKENS", 0) or None
 
 
 def _memory_index_enabled() -> bool:
@@ -299,23 +302,12 @@ def _memory_index_enabled() -> bool:
 _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
-def _merged(per_text: list[list[Candidate]], limit: int) -> list[Candidate]:
-    """The nearest tools of several query vectors: a tool keeps its best cosine."""
-    best: dict[int, Candidate] = {}
-    for hits in per_text:
-        for hit in hits:
-            if hit.tool_id not in best or hit.score > best[hit.tool_id].score:
-                best[hit.tool_id] = hit
-    return sorted(best.values(), key=lambda c: (-c.score, c.tool_id))[:limit]
-
-
-def _sentence_fused(keyword: list[dict[int, float]], per_text: list[list[Candidate]], *, limit: int,
-                    keyword_only: set[int]) -> list[dict[int, float]]:
-    """Each sentence's dense hits fused with its own keyword scores over the candidates found."""
+def _sentence_fused(keyword: list[dict[int, float]], per_sentence: list[list[Candidate]], *,
+                    limit: int) -> list[dict[int, float]]:
+    """Each sentence's static-vector hits fused with its own keyword scores over the candidates found."""
     return [
-        fusion.fuse(dense, [Candidate(t, "", score) for t, score in fusion.ranked(scores, limit)],
-                    keyword_only=keyword_only)
-        for dense, scores in zip(per_text, keyword, strict=True)
+        fusion.fuse(dense, [Candidate(t, "", score) for t, score in fusion.ranked(scores, limit)])
+        for dense, scores in zip(per_sentence, keyword, strict=True)
     ]
 
 
@@ -337,42 +329,46 @@ def tool_search(
     embedder = get_embedder()
     dense: list[Candidate] = []
     searched = selectors.KeywordResult(candidates=[], weights={})
-    per_text: list[list[Candidate]] = []
-    texts, max_tokens = _query_texts(query)
+    per_sentence: list[list[Candidate]] = []
+    sentences = query_parts(query) if mode == "hybrid" else []
     embedding = None
     if mode in ("hybrid", "dense"):  # the model runs while the database works
-        embedding = _embedding_pool.submit(_query_vectors, embedder, texts, max_tokens)
+        embedding = _embedding_pool.submit(_query_vectors, embedder, [query], _query_tokens())
     index, lexemes = None, []
     if _memory_index_enabled():
-        generation, lexemes = memindex.query_lexemes([query, *texts] if len(texts) > 1 else [query])
+        generation, lexemes = memindex.query_lexemes([query, *sentences])
         index = memindex.current(generation, embedder.name)
     # SQL search takes a transaction (its HNSW settings are SET LOCAL); memory needs none
     with transaction.atomic() if index is None else contextlib.nullcontext():
+        if index is None and mode != "keyword":
+            selectors.hnsw_session_settings(ef_search=2 * limit)
         if mode in ("hybrid", "keyword"):
             searched = (index.keyword(lexemes[0], limit=limit, tool_filter=tool_filter) if index is not None
                         else selectors.tool_keyword_search(query=query, model=embedder.name, limit=limit,
                                                            tool_filter=tool_filter))
         keyword = searched.candidates
+        if sentences:
+            static = get_sentence_embedder()
+            vectors = list(static.embed_queries(sentences))
+            per_sentence = (index.sentence_dense(vectors, limit=limit, tool_filter=tool_filter) if index is not None
+                            else selectors.tool_sentence_candidates(vectors=vectors, model=static.name, limit=limit,
+                                                                    tool_filter=tool_filter))
         if embedding is not None:
-            if index is not None:
-                per_text = index.dense(embedding.result(), limit=limit, tool_filter=tool_filter)
-            else:
-                selectors.hnsw_session_settings(ef_search=2 * limit)
-                per_text = selectors.tool_dense_candidates(vectors=embedding.result(), model=embedder.name,
-                                                           limit=limit, tool_filter=tool_filter)
-            dense = _merged(per_text, limit)
-        names = {c.tool_id: c.name for hits in (*per_text, keyword) for c in hits}
+            vectors = embedding.result()
+            dense = (index.dense(vectors, limit=limit, tool_filter=tool_filter) if index is not None
+                     else selectors.tool_dense_candidates(vectors=vectors, model=embedder.name, limit=limit,
+                                                          tool_filter=tool_filter))[0]
+        names = {c.tool_id: c.name for hits in (dense, *per_sentence, keyword) for c in hits}
         # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
         unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
         if mode == "hybrid":
             scores = fusion.fuse(dense, keyword, keyword_only=unseen_by_dense)
-            if len(texts) > 1:
+            if sentences:
                 ids = sorted(names)
                 sentence_keyword = (
                     index.sentence_scores(lexemes[1:], ids, searched) if index is not None
-                    else selectors.tool_keyword_sentence_scores(texts=texts, tool_ids=ids, keyword=searched))
-                scores = fusion.with_sentences(scores, _sentence_fused(
-                    sentence_keyword, per_text, limit=limit, keyword_only=unseen_by_dense))
+                    else selectors.tool_keyword_sentence_scores(texts=sentences, tool_ids=ids, keyword=searched))
+                scores = fusion.with_sentences(scores, _sentence_fused(sentence_keyword, per_sentence, limit=limit))
         else:
             scores = fusion.normalised(dense if mode == "dense" else keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}

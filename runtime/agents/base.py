@@ -213,11 +213,13 @@ class BaseAgent:
 
     # -- helpers -----------------------------------------------------------------------------
     def retrieval_query(self) -> str:
-        """Tool search query: the task plus the next step of the latest reasoning."""
+        """Tool search query: the next step of the latest reasoning, then the task. In that order
+        because the dense side's model reads only the query's start (``TOOL_SEARCH_QUERY_TOKENS``),
+        and the step is what this iteration's tools are for; the keyword side reads both."""
         reasoning = self.ctx.current_reasoning or {}
         steps = reasoning.get("remaining_steps") or []
         next_step = steps[0] if steps and isinstance(steps[0], str) else ""
-        return f"{self.ctx.task}\n{next_step}".strip()
+        return f"{next_step}\n{self.ctx.task}".strip()
 
     def on_transition(self, state: str) -> Finish | None:
         """Rules of the ``transition`` phase, as the session enters ``state``: a stage, or an ending."""

@@ -9,15 +9,16 @@ from django.db.models import F
 from catalog.models import Tool
 from catalog.services import tool_create, tool_update
 from retrieval import memindex, selectors
-from retrieval.embedders import get_embedder
+from retrieval.embedders import get_embedder, get_sentence_embedder
 from retrieval.selectors import ToolFilter
 from retrieval.services import (
-    _query_texts,
+    _query_tokens,
     query_cache_clear,
     tool_embeddings_refresh,
     tool_embeddings_wait,
     tool_search,
 )
+from retrieval.text import query_parts
 from tests.integration.test_tool_search import CATALOG, PARAPHRASES, RISKY
 
 QUERIES = [q for q, _ in PARAPHRASES] + [
@@ -53,7 +54,8 @@ def _sql_only(monkeypatch):
     """Make every SQL search statement fail: what still answers came from memory."""
     def refuse(**_):
         raise AssertionError("searched in SQL")
-    for name in ("tool_keyword_search", "tool_dense_candidates", "tool_keyword_sentence_scores"):
+    for name in ("tool_keyword_search", "tool_dense_candidates", "tool_sentence_candidates",
+                 "tool_keyword_sentence_scores"):
         monkeypatch.setattr(selectors, name, refuse)
 
 
@@ -71,20 +73,29 @@ def test_keyword_scores_equal_the_sql_ones(committed_catalog):
                 assert mem.c1 == pytest.approx(sql.c1)
 
 
+def _same_nearest(sql: list[list], mem: list[list], context) -> None:
+    assert len(sql) == len(mem)
+    for sql_hits, mem_hits in zip(sql, mem, strict=True):
+        assert [c.tool_id for c in mem_hits] == [c.tool_id for c in sql_hits], context
+        assert [c.score for c in mem_hits] == pytest.approx([c.score for c in sql_hits], abs=1e-5)
+
+
 def test_dense_and_sentence_scores_equal_the_sql_ones(committed_catalog):
-    index, embedder = committed_catalog, get_embedder()
+    index, embedder, static = committed_catalog, get_embedder(), get_sentence_embedder()
     for query in QUERIES:
-        texts, max_tokens = _query_texts(query)
-        vectors = list(embedder.embed_queries(texts, max_tokens=max_tokens))
+        vectors = list(embedder.embed_queries([query], max_tokens=_query_tokens()))
+        texts = query_parts(query) or [query]
+        sentence_vectors = list(static.embed_queries(texts))
         for tool_filter in FILTERS:
             with transaction.atomic():
                 selectors.hnsw_session_settings(ef_search=200)  # 30 tools: the walk sees them all
                 sql = selectors.tool_dense_candidates(vectors=vectors, model=embedder.name, limit=8,
                                                       tool_filter=tool_filter)
-            mem = index.dense(vectors, limit=8, tool_filter=tool_filter)
-            for sql_hits, mem_hits in zip(sql, mem, strict=True):
-                assert [c.tool_id for c in mem_hits] == [c.tool_id for c in sql_hits], (query, tool_filter)
-                assert [c.score for c in mem_hits] == pytest.approx([c.score for c in sql_hits], abs=1e-5)
+                sql_sentence = selectors.tool_sentence_candidates(vectors=sentence_vectors, model=static.name,
+                                                                  limit=8, tool_filter=tool_filter)
+            _same_nearest(sql, index.dense(vectors, limit=8, tool_filter=tool_filter), (query, tool_filter))
+            _same_nearest(sql_sentence, index.sentence_dense(sentence_vectors, limit=8, tool_filter=tool_filter),
+                          (query, tool_filter))
         searched = selectors.tool_keyword_search(query=query, model=embedder.name, limit=20, tool_filter=ToolFilter())
         ids = [c.tool_id for c in searched.candidates]
         sql_sentences = selectors.tool_keyword_sentence_scores(texts=texts, tool_ids=ids, keyword=searched)

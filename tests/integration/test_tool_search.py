@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from catalog.models import Tool
 from catalog.services import tool_create, tool_update
 from retrieval import selectors
-from retrieval.embedders import get_embedder
+from retrieval.embedders import get_embedder, get_sentence_embedder
 from retrieval.models import ToolSearchDoc, ToolSearchTerm
 from retrieval.services import (
     tool_embedding_schedule,
@@ -180,17 +180,30 @@ def test_reindex_command_is_resumable(catalog, capsys):
     assert not Tool.objects.exclude(embedding_model=model).exists()
 
 
-def test_dense_search_uses_the_hnsw_index(catalog):
-    vector = get_embedder().embed_queries(["weather tomorrow"])[0]
+@pytest.mark.parametrize("side", ["model", "sentence"])
+def test_dense_search_uses_the_hnsw_index(catalog, side):
+    embedder = get_embedder() if side == "model" else get_sentence_embedder()
+    search = selectors.tool_dense_candidates if side == "model" else selectors.tool_sentence_candidates
+    vector = embedder.embed_queries(["weather tomorrow"])[0]
     with transaction.atomic(), connection.cursor() as cursor:
         # A 30-row table is cheaper to sort than to walk an index: take the other paths away.
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
         selectors.hnsw_session_settings(ef_search=100)
-        plan = selectors.tool_dense_candidates(
-            vectors=[vector], model=get_embedder().name, limit=10,
-            tool_filter=selectors.ToolFilter(max_risk="medium", denylist=("x",)), explain=True,
-        )
-    assert "tools_embedding_hnsw" in plan
+        plan = search(vectors=[vector], model=embedder.name, limit=10,
+                      tool_filter=selectors.ToolFilter(max_risk="medium", denylist=("x",)), explain=True)
+    assert ("tools_embedding_hnsw" if side == "model" else "retrieval_docs_sentence_hnsw") in plan
+
+
+def test_static_sentence_vector_is_written_with_the_doc(catalog):
+    static = get_sentence_embedder()
+    tool = catalog["rent_car"]
+    before = ToolSearchDoc.objects.get(tool=tool)
+    assert before.sentence_model == static.name
+    assert before.sentence_vector is not None and len(before.sentence_vector) == static.dim
+    tool_update(tool=tool, description="Reserve a bicycle for a day.")
+    after = ToolSearchDoc.objects.get(tool=tool)
+    assert list(after.sentence_vector) == pytest.approx(list(static.embed([after.text])[0]), abs=1e-6)
+    assert list(after.sentence_vector) != pytest.approx(list(before.sentence_vector), abs=1e-3)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -221,8 +234,22 @@ def test_sentence_keyword_scores_match_the_whole_query_scoring(catalog):
     assert scores[1] == pytest.approx({c.tool_id: c.score for c in found[:4]})
 
 
-def test_multi_sentence_request_gets_a_tool_for_each_ask(catalog):
+@pytest.mark.parametrize("query_tokens", [32, 8])
+def test_multi_sentence_request_gets_a_tool_for_each_ask(catalog, settings, query_tokens):
+    """Asks the model never reads (past ``TOOL_SEARCH_QUERY_TOKENS``) are found by their sentences."""
+    from retrieval.services import query_cache_clear
+
+    settings.TOOL_SEARCH_QUERY_TOKENS = query_tokens
+    query_cache_clear()
     query = ("Check the weather forecast for Oslo this weekend. Then book a plane ticket from Oslo to Rome. "
              "Also convert 200 euros to Norwegian crowns.")
     top = names(tool_search(query=query, top_k=5))
     assert {"get_weather_forecast", "book_flight", "convert_currency"} <= set(top[:5]), top
+
+
+def test_static_vectors_tell_related_texts_from_unrelated_ones():
+    vectors = get_sentence_embedder().embed_queries(
+        ["book a plane ticket to Rome", "reserve a flight to Italy", "convert euros to crowns", ""])
+    assert vectors.shape == (4, 256)
+    assert (abs((vectors[:3] ** 2).sum(axis=1) - 1) < 1e-5).all()
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]

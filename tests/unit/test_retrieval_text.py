@@ -95,17 +95,13 @@ def test_query_vectors_are_cached_per_model_and_text():
     assert embedder.seen[-1] == "de"
 
 
-def test_query_token_budget_is_split_over_sentences(settings):
-    from retrieval.services import _query_texts
+def test_query_token_budget_reaches_the_model(settings):
+    from retrieval.services import _query_tokens
 
-    settings.TOOL_SEARCH_QUERY_TOKENS = 64
-    assert _query_texts("weather in Paris tomorrow") == (["weather in Paris tomorrow"], 64)
-    texts, cap = _query_texts("Book a table for two. Then call a taxi to the place. And send me the bill.")
-    assert len(texts) == 3 and cap == 21
-    many = " ".join(f"Sentence number {i} asks for one more thing." for i in range(8))
-    assert _query_texts(many)[1] == 16  # never fewer than 16 tokens a sentence
-    settings.TOOL_SEARCH_QUERY_TOKENS = 0
-    assert _query_texts("weather in Paris tomorrow")[1] is None
+    settings.TOOL_SEARCH_QUERY_TOKENS = 32
+    assert _query_tokens() == 32
+    settings.TOOL_SEARCH_QUERY_TOKENS = 0  # the model's own limit
+    assert _query_tokens() is None
 
 
 def test_embedder_cuts_queries_to_max_tokens():
@@ -135,3 +131,22 @@ def test_fusion_adds_normalised_scores_and_keeps_a_tools_best_sentence():
     assert combined == {1: 0.35, 2: 0.675, 3: 0.5, 4: 0.1}
     assert [t for t, _ in ranked(combined, 3)] == [2, 3, 1]
     assert with_sentences(whole, []) is whole
+
+
+def test_static_embedder_matches_wordllamas_own_vectors():
+    """Our pooling (one text at a time, no padding) gives exactly what WordLlama's batch code gives."""
+    import numpy as np
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+    from wordllama.inference import WordLlamaInference
+
+    from retrieval.embedders import StaticEmbedder, _package_dir
+
+    root = _package_dir("wordllama")
+    with safe_open(str(root / "weights" / "l2_supercat_256.safetensors"), framework="np") as f:
+        table = f.get_tensor("embedding.weight")
+    theirs = WordLlamaInference(table, Tokenizer.from_file(str(root / "tokenizers" / "l2_supercat_tokenizer_config.json")))
+    texts = ["Check the weather forecast for Oslo this weekend.", "book a flight", "Конвертировать валюту", " "]
+    ours = StaticEmbedder().embed(texts)
+    assert ours.shape == (4, 256) and ours.dtype == np.float32
+    assert np.allclose(ours, theirs.embed(texts, norm=True), atol=1e-6)
