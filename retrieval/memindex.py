@@ -2,10 +2,10 @@
 
 PostgreSQL stays the index of record (``retrieval.selectors`` searches it in SQL).
 This module keeps a copy of what search reads — each tool's filter columns and
-vectors (the model's and the static sentence one), each lexeme's postings, BM25's collection statistics — as numpy arrays,
-so a search costs one short statement (the query's lexemes, analysed by
-PostgreSQL's own ``to_tsvector``, and the index generation) plus array arithmetic,
-instead of posting scans and HNSW walks.
+vectors (the model's and the static sentence one), each lexeme's postings, BM25's
+collection statistics — as numpy arrays, so a search costs one short statement (the
+query's lexemes, analysed by PostgreSQL's own ``to_tsvector``, and the index
+generation) plus array arithmetic, instead of posting scans and HNSW walks.
 
 The copy is exact when used: every committed change to the tools, docs or terms
 gives ``retrieval_index_state`` a new generation (deferred triggers, migration

@@ -230,7 +230,8 @@ _query_cache_lock = threading.Lock()
 
 
 def _query_vectors(embedder, texts: list[str], max_tokens: int | None = None) -> list[np.ndarray]:
-    """Query vectors through a small LRU cache: an agent's task sentences recur at every step."""
+    """Query vectors through a small LRU cache: the same search recurs (an agent repeating a step,
+    several sessions on one task)."""
     keys = [(embedder.name, t, max_tokens) for t in texts]
     with _query_cache_lock:
         found = {k: _query_cache.get(k) for k in keys}
@@ -286,7 +287,7 @@ def _query_tokens() -> int | None:
 
     The model's time grows with the tokens it reads (~0.2 ms each on two cores), so it
     reads the start of the request; the keyword side reads all of it, and each sentence
-    of a longer request gets its own static vector (``_sentences``) at almost no cost.
+    of a longer request gets its own static vector (``tool_search``) at almost no cost.
     """
     from django.conf import settings
 
