@@ -253,3 +253,19 @@ def test_static_vectors_tell_related_texts_from_unrelated_ones():
     assert vectors.shape == (4, 256)
     assert (abs((vectors[:3] ** 2).sum(axis=1) - 1) < 1e-5).all()
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_migration_fills_the_static_vectors_of_existing_docs(catalog):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("retrieval.migrations.0005_sentence_vectors")
+    ToolSearchDoc.objects.filter(tool__name__in=["rent_car", "send_email"]).update(sentence_vector=None,
+                                                                                    sentence_model="")
+    migration.fill_sentence_vectors(apps, None)
+    static = get_sentence_embedder()
+    assert not ToolSearchDoc.objects.filter(sentence_vector__isnull=True).exists()
+    for doc in ToolSearchDoc.objects.filter(tool__name__in=["rent_car", "send_email"]):
+        assert doc.sentence_model == static.name
+        assert list(doc.sentence_vector) == pytest.approx(list(static.embed([doc.text])[0]), abs=1e-6)
