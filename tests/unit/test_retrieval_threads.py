@@ -16,6 +16,8 @@ def test_blas_is_limited_to_one_thread_at_start():
 
 
 def test_an_operators_thread_variable_is_respected(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what libraries set for their own OpenMP: not a choice
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     try:
         threadpool_limits(limits=2, user_api="blas")
         monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
