@@ -75,7 +75,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 
 # Agent instance pool.
 POOL_PER_VERSION: int = env.int("POOL_PER_VERSION", default=4)
-POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=32)
+POOL_GLOBAL: int = env.int("POOL_GLOBAL", default=64)
 POOL_ACQUIRE_TIMEOUT_S: float = env.float("POOL_ACQUIRE_TIMEOUT_S", default=10.0)
 AGENT_MAX_DELEGATION_DEPTH: int = env.int("AGENT_MAX_DELEGATION_DEPTH", default=3)
 

@@ -30,3 +30,24 @@ def test_proxy_settings_from_the_environment():
                                 TRUST_X_FORWARDED_PROTO="true")
     assert origins == ["https://agents.example.com", "https://admin.example.com"]
     assert header == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_documented_defaults_are_the_defaults():
+    """Every number and switch in docs/configuration.md's tables is what platform_site.env reads
+    when the variable is unset."""
+    import re
+
+    documented = dict(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| `([^`]*)` \|",
+                                 (ROOT / "docs" / "configuration.md").read_text(), re.MULTILINE))
+    read = ("import json, platform_site.env as e; names = json.loads(input()); "
+            "print(json.dumps({n: getattr(e, n) for n in names "
+            "if isinstance(getattr(e, n, None), (bool, int, float))}))")
+    environ = {k: v for k, v in os.environ.items() if k not in documented}
+    done = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=environ, input=json.dumps(list(documented)),
+                          capture_output=True, text=True, timeout=60, check=True)
+    defaults = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(defaults) >= 10  # the table really was read
+    for name, value in defaults.items():
+        text = documented[name]
+        expected = (text in ("true", "1", "yes", "on")) if isinstance(value, bool) else type(value)(text)
+        assert value == expected, f"{name}: docs say {text!r}, the code reads {value!r}"
