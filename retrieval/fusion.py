@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from retrieval.selectors import Candidate
 
 DENSE_WEIGHT = 0.5  # equal weights: not tuned per data set
@@ -40,18 +42,37 @@ def fuse(dense: list[Candidate], keyword: list[Candidate], *, keyword_only: Iter
     }
 
 
-def with_sentences(whole: dict[int, float], sentences: list[dict[int, float]]) -> dict[int, float]:
-    """The whole query's fused scores averaged with each tool's best sentence score."""
-    if not sentences:
-        return whole
-    best: dict[int, float] = {}
-    for scores in sentences:
-        for tool_id, score in scores.items():
-            best[tool_id] = max(best.get(tool_id, 0.0), score)
-    return {
-        tool_id: (1 - SENTENCE_WEIGHT) * whole.get(tool_id, 0.0) + SENTENCE_WEIGHT * best.get(tool_id, 0.0)
-        for tool_id in whole.keys() | best.keys()
-    }
+def _min_max(scores: np.ndarray) -> np.ndarray:
+    """``normalised`` over an array ordered best first."""
+    span = scores[0] - scores[-1]
+    return (scores - scores[-1]) / span if span > 0 else np.ones(len(scores))
+
+
+def best_sentence(tool_ids: np.ndarray, dense: list[list[Candidate]], keyword: np.ndarray, *,
+                  limit: int) -> np.ndarray:
+    """Each tool's best sentence score, over ``tool_ids`` (ascending): sentence i's dense hits
+    (``dense[i]``) fused as ``fuse`` does with its best ``limit`` keyword scores (row i of
+    ``keyword``, one column per tool, 0 where no term is shared)."""
+    best = np.zeros(len(tool_ids))
+    for hits, scores in zip(dense, keyword, strict=True):
+        fused = np.zeros(len(tool_ids))
+        if hits:
+            where = np.searchsorted(tool_ids, [c.tool_id for c in hits])
+            fused[where] = DENSE_WEIGHT * _min_max(np.array([c.score for c in hits]))
+        found = np.flatnonzero(scores > 0)
+        if len(found):
+            found = found[np.lexsort((tool_ids[found], -scores[found]))][:limit]
+            fused[found] += (1 - DENSE_WEIGHT) * _min_max(scores[found])
+        np.maximum(best, fused, out=best)
+    return best
+
+
+def with_sentences(whole: dict[int, float], tool_ids: np.ndarray, best: np.ndarray) -> dict[int, float]:
+    """The whole query's fused scores averaged with each tool's best sentence score (``best_sentence``)."""
+    out = {tool_id: (1 - SENTENCE_WEIGHT) * score for tool_id, score in whole.items()}
+    for tool_id, score in zip(tool_ids.tolist(), best.tolist(), strict=True):
+        out[tool_id] = out.get(tool_id, 0.0) + SENTENCE_WEIGHT * score
+    return out
 
 
 def ranked(scores: dict[int, float], limit: int) -> list[tuple[int, float]]:

@@ -134,11 +134,14 @@ class ToolIndex:
 
     def _candidates(self, scores: np.ndarray, eligible: np.ndarray, limit: int,
                     embedded_flag: bool) -> list[Candidate]:
-        rows = np.flatnonzero(eligible)
-        if len(rows) > limit:
-            keep = np.argpartition(-scores[rows], limit - 1)[:limit]
-            threshold = scores[rows[keep]].min()
-            rows = rows[scores[rows] >= threshold]  # ties at the cut: ordered by id below, as SQL does
+        rows = None if eligible.all() else np.flatnonzero(eligible)
+        picked = scores if rows is None else scores[rows]
+        if len(picked) > limit:  # the ``limit`` best, and any tied with the last: ordered by id below, as SQL does
+            cut = len(picked) - limit
+            best = np.flatnonzero(picked >= picked[np.argpartition(picked, cut)[cut:]].min())
+            rows = best if rows is None else rows[best]
+        elif rows is None:
+            rows = np.arange(len(picked))
         rows = rows[np.lexsort((self.ids[rows], -scores[rows]))][:limit]
         embedded = self.embedded[rows].tolist() if embedded_flag else [True] * len(rows)
         return [Candidate(tool_id, self.names[row], score, flag) for tool_id, row, score, flag
@@ -162,21 +165,25 @@ class ToolIndex:
                              c0=self.c0, c1=self.c1)
 
     def sentence_scores(self, lexeme_sets: Sequence[set[str]], tool_ids: Sequence[int],
-                        keyword: KeywordResult) -> list[dict[int, float]]:
-        """Each text's BM25 over the given tools, with ``keyword``'s term weights."""
-        wanted = np.asarray(sorted(tool_ids), dtype=np.int64)
-        rows = np.searchsorted(self.ids, wanted).clip(0, max(len(self.ids) - 1, 0))
-        known = (self.ids[rows] == wanted) if len(self.ids) else np.zeros(len(wanted), dtype=bool)
-        rows, wanted = rows[known], wanted[known]
-        out: list[dict[int, float]] = []
-        for lexemes in lexeme_sets:
-            scores = np.zeros(len(self.ids), dtype=np.float64)
-            for lexeme in lexemes:
-                if lexeme in keyword.weights and lexeme in self.postings:
-                    posting_rows, part = self.postings[lexeme]
-                    scores[posting_rows] += keyword.weights[lexeme] * part
-            picked = scores[rows]
-            out.append({int(t): float(v) for t, v in zip(wanted, picked, strict=True) if v > 0})
+                        keyword: KeywordResult) -> np.ndarray:
+        """Each text's BM25 over the given tools, with ``keyword``'s term weights: one row per text,
+        one column per tool (0 where they share no term)."""
+        wanted = np.asarray(tool_ids, dtype=np.int64)
+        out = np.zeros((len(lexeme_sets), len(wanted)))
+        if not len(self.ids) or not len(wanted):
+            return out
+        rows = np.searchsorted(self.ids, wanted).clip(0, len(self.ids) - 1)
+        known = self.ids[rows] == wanted
+        scores = np.zeros(len(self.ids), dtype=np.float64)
+        for i, lexemes in enumerate(lexeme_sets):
+            terms = [lexeme for lexeme in lexemes if lexeme in keyword.weights and lexeme in self.postings]
+            if not terms:
+                continue
+            scores[:] = 0.0
+            for lexeme in terms:
+                posting_rows, part = self.postings[lexeme]
+                scores[posting_rows] += keyword.weights[lexeme] * part
+            out[i] = np.where(known, scores[rows], 0.0)
         return out
 
     def dense(self, vectors: Sequence[np.ndarray], *, limit: int, tool_filter: ToolFilter) -> list[list[Candidate]]:
@@ -198,9 +205,8 @@ class ToolIndex:
     def _nearest(self, matrix: np.ndarray, eligible: np.ndarray, vectors: Sequence[np.ndarray],
                  limit: int) -> list[list[Candidate]]:
         # rows are L2-normalised; one product for all the query vectors reads the matrix once
-        sims = matrix @ np.asarray(vectors, dtype=np.float32).T
-        return [self._candidates(sims[:, i], eligible, limit, False) for i in range(sims.shape[1])]
-
+        sims = np.ascontiguousarray((matrix @ np.asarray(vectors, dtype=np.float32).T).T)
+        return [self._candidates(column, eligible, limit, False) for column in sims]
 
 def build(model: str) -> ToolIndex | None:
     """Read the whole index in one snapshot (None when there is no generation to tie it to, or

@@ -290,19 +290,20 @@ _SENTENCE_KEYWORD_SQL = """
 
 
 def tool_keyword_sentence_scores(*, texts: Sequence[str], tool_ids: Sequence[int],
-                                 keyword: KeywordResult) -> list[dict[int, float]]:
+                                 keyword: KeywordResult) -> np.ndarray:
     """Okapi BM25 of each text (the sentences of the query ``keyword`` was searched with) for the
-    given tools only, with that search's term weights: one dict per text, tool id → score
-    (tools sharing no term with a text are absent)."""
-    out: list[dict[int, float]] = [{} for _ in texts]
+    given tools only, with that search's term weights: one row per text, one column per tool in
+    ``tool_ids``' order (0 where they share no term)."""
+    out = np.zeros((len(texts), len(tool_ids)))
     if not texts or not tool_ids or not keyword.weights:
         return out
+    column = {tool_id: j for j, tool_id in enumerate(tool_ids)}
     rows = fetch(_SENTENCE_KEYWORD_SQL, {
         "texts": list(texts), "ids": list(tool_ids), "config": TS_CONFIG, "lexemes": list(keyword.weights),
         "weights": list(keyword.weights.values()), "c0": keyword.c0, "c1": keyword.c1,
     })
     for qi, tool_id, score in rows:
-        out[qi - 1][tool_id] = float(score)
+        out[qi - 1, column[tool_id]] = score
     return out
 
 

@@ -303,15 +303,6 @@ def _memory_index_enabled() -> bool:
 _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
-def _sentence_fused(keyword: list[dict[int, float]], per_sentence: list[list[Candidate]], *,
-                    limit: int) -> list[dict[int, float]]:
-    """Each sentence's static-vector hits fused with its own keyword scores over the candidates found."""
-    return [
-        fusion.fuse(dense, [Candidate(t, "", score) for t, score in fusion.ranked(scores, limit)])
-        for dense, scores in zip(per_sentence, keyword, strict=True)
-    ]
-
-
 def tool_search(
     *, query: str, top_k: int = 10, candidate_filter: dict[str, Any] | None = None, mode: SearchMode = "hybrid"
 ) -> list[ToolHit]:
@@ -366,11 +357,13 @@ def tool_search(
         if mode == "hybrid":
             scores = fusion.fuse(dense, keyword, keyword_only=unseen_by_dense)
             if sentences:
-                ids = sorted(names)
+                ids = np.array(sorted(names), dtype=np.int64)
                 sentence_keyword = (
                     index.sentence_scores(lexemes[1:], ids, searched) if index is not None
-                    else selectors.tool_keyword_sentence_scores(texts=sentences, tool_ids=ids, keyword=searched))
-                scores = fusion.with_sentences(scores, _sentence_fused(sentence_keyword, per_sentence, limit=limit))
+                    else selectors.tool_keyword_sentence_scores(texts=sentences, tool_ids=ids.tolist(),
+                                                                keyword=searched))
+                best = fusion.best_sentence(ids, per_sentence, sentence_keyword, limit=limit)
+                scores = fusion.with_sentences(scores, ids, best)
         else:
             scores = fusion.normalised(dense if mode == "dense" else keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}

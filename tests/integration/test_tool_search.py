@@ -230,8 +230,9 @@ def test_sentence_keyword_scores_match_the_whole_query_scoring(catalog):
     ids = [c.tool_id for c in found[:4]]
     scores = selectors.tool_keyword_sentence_scores(texts=["unrelated words only", text], tool_ids=ids,
                                                     keyword=searched)
-    assert scores[0] == {}
-    assert scores[1] == pytest.approx({c.tool_id: c.score for c in found[:4]})
+    assert scores.shape == (2, 4)
+    assert not scores[0].any()
+    assert scores[1] == pytest.approx([c.score for c in found[:4]])  # the whole query's BM25, column by column
 
 
 @pytest.mark.parametrize("query_tokens", [32, 8])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from retrieval.selectors import Candidate, ToolFilter
-from retrieval.fusion import fuse, normalised, ranked, with_sentences
+from retrieval.fusion import best_sentence, fuse, normalised, ranked, with_sentences
 from retrieval.text import query_parts, split_identifier, text_hash, tool_text
 
 
@@ -126,11 +127,19 @@ def test_fusion_adds_normalised_scores_and_keeps_a_tools_best_sentence():
     whole = fuse(dense, keyword)
     assert whole == {1: 0.5, 2: 0.75, 3: 0.0, 4: 0.2}
     assert fuse(dense, keyword, keyword_only=[4])[4] == 0.4  # not embedded: the keyword side alone
+    ids = np.array([1, 2, 3, 4])
+    # sentence A: dense hits 3, 1, 4 and keyword scores for 3 and 1; sentence B: dense 2, 1, keyword 2, 1, 4
+    per_sentence = [[Candidate(3, "c", 0.9), Candidate(1, "a", 0.5), Candidate(4, "d", 0.4)],
+                    [Candidate(2, "b", 0.7), Candidate(1, "a", 0.3)]]
+    sentence_keyword = np.array([[2.0, 0.0, 4.0, 0.0], [2.0, 3.0, 0.0, 1.0]])
+    best = best_sentence(ids, per_sentence, sentence_keyword, limit=10)
+    assert best.tolist() == pytest.approx([0.25, 1.0, 1.0, 0.0])  # tool 1: its better sentence, B
+    # a sentence's keyword side keeps its best ``limit`` tools only: B's keyword hits shrink to tool 2
+    assert best_sentence(ids, per_sentence, sentence_keyword, limit=1).tolist() == pytest.approx([0.1, 1.0, 1.0, 0.0])
     # tool 3 is the best match of one sentence: averaged with the whole query it overtakes tool 1
-    combined = with_sentences(whole, [{1: 0.2, 3: 1.0}, {2: 0.6, 3: 0.1}])
-    assert combined == {1: 0.35, 2: 0.675, 3: 0.5, 4: 0.1}
+    combined = with_sentences(whole, ids, best)
+    assert combined == pytest.approx({1: 0.375, 2: 0.875, 3: 0.5, 4: 0.1})
     assert [t for t, _ in ranked(combined, 3)] == [2, 3, 1]
-    assert with_sentences(whole, []) is whole
 
 
 def test_static_embedder_matches_wordllamas_own_vectors():
