@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 
+import psutil
 from prometheus_client import Counter, Gauge, Histogram
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
@@ -64,3 +66,16 @@ class SessionStateCollector:
         for state in SessionState.values:
             family.add_metric([state], counts.get(state, 0))
         yield family
+
+
+_process: psutil.Process | None = None
+
+
+def process_rss() -> int:
+    """This process's resident memory in bytes (recorded on its instances when a session ends).
+    The ``psutil.Process`` handle is kept: building one reads /proc each time (~0.2 ms); a
+    forked child makes its own."""
+    global _process
+    if _process is None or _process.pid != os.getpid():
+        _process = psutil.Process()
+    return _process.memory_info().rss

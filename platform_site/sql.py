@@ -1,8 +1,10 @@
 """Prepared statements on Django's own connection, for the few reads on every request's path.
 
-Django binds parameters client-side and compiles a query per call; for a read run on
-every chat request or search, a psycopg cursor on the same connection with server-side
-binding lets PostgreSQL keep the plan (``prepare=True``) and skips the ORM's compiler.
+Django binds parameters client-side and compiles a query per call; for a statement run on
+every chat request, step or search (the hot reads, and a run's start, step and end writes),
+a psycopg cursor on the same connection with server-side binding lets PostgreSQL keep the
+plan (``prepare=True``) and skips both the ORM's compiler and quoting every value into the
+SQL text (for a step's JSON messages, most of the client's work).
 The statement runs inside whatever transaction Django's connection is in; database errors
 come out as Django's (``django.db.DatabaseError`` …), as from a Django cursor.
 """
@@ -16,8 +18,9 @@ from django.db import connection
 
 
 def fetch(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = True) -> list[tuple]:
-    """All rows of ``sql`` (``%(name)s`` parameters), as a server-side prepared statement."""
+    """All rows of ``sql`` (``%(name)s`` parameters), as a server-side prepared statement; a
+    statement that returns no rows (an UPDATE without RETURNING) gives ``[]``."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params or {}, prepare=prepare)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description is not None else []

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import psutil
-
+from platform_site import observability as obs
 from runtime.db import db
 from sessions_app import services as session_services
 
@@ -32,7 +31,7 @@ async def housekeeping_once(runtime, *, stale_after_s: float) -> None:
     instances = pool.instances()
     if instances:
         await db(session_services.instances_heartbeat)(
-            instance_ids=[i.id for i in instances], memory_rss_bytes=psutil.Process().memory_info().rss
+            instance_ids=[i.id for i in instances], memory_rss_bytes=obs.process_rss()
         )
         active = await db(_active_version_ids)({i.spec.template_id for i in instances})
         await pool.drain(keep_version_ids=active)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psutil
 
 from platform_site import observability as obs
 from platform_site.errors import InvalidTransition
@@ -151,7 +150,7 @@ class AgentInstance:
         await self._transition(InstanceStatus.STOPPED)
 
     async def _transition(self, to: str, session_id: str | None = None, served: bool = False) -> None:
-        rss = psutil.Process().memory_info().rss if to == InstanceStatus.IDLE else None
+        rss = obs.process_rss() if to == InstanceStatus.IDLE else None
         await db(session_services.instance_transition)(
             instance_id=self.id, to=to, session_id=session_id, memory_rss_bytes=rss, served=served
         )
@@ -328,7 +327,7 @@ class AgentInstance:
         try:
             await db(session_services.session_end)(
                 session_id=session_id, instance_id=self.id, to=state, error=error, result=text,
-                memory_rss_bytes=psutil.Process().memory_info().rss, final_step=final_step, **progress
+                memory_rss_bytes=obs.process_rss(), final_step=final_step, **progress
             )
             self.sessions_served += 1
             self.status = InstanceStatus.IDLE

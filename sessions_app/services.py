@@ -20,6 +20,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from platform_site.errors import InvalidTransition
+from platform_site.sql import fetch
 from sessions_app.errors import SessionNotFound
 from sessions_app.models import (
     AgentInstance,
@@ -122,9 +123,7 @@ def session_start(*, instance_id, messages: list[dict[str, Any]], **create: Any)
     params.update(session=str(session.pk), instance=str(instance_id), busy=InstanceStatus.BUSY,
                   allowed=[s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
                   messages=[Jsonb(m) for m in messages])
-    with connection.cursor() as cursor:
-        cursor.execute(_START_SQL, params)
-        (created,) = cursor.fetchone()
+    ((created,),) = fetch(_START_SQL, params)
     if not created:
         current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
         raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {InstanceStatus.BUSY}")
@@ -209,9 +208,7 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
         assert not (set(step) & set(params)) - {"session"}, "step and end parameters must not share names"
         params.update(step, step_tool_calls=int(step["executed"]))
         sql = _END_SQL_WITH_STEP
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ended, released = cursor.fetchone()
+    ((ended, released),) = fetch(sql, params)
     if not ended:
         current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
         if current is None:
@@ -293,8 +290,7 @@ def session_step_record(
         raise TypeError(f"a step records exactly the progress fields {_STEP_PROGRESS}")
     params = {**_step_params(session_id, messages=messages, first_seq=first_seq, execution=execution),
               **_progress_params(progress)}
-    with connection.cursor() as cursor:
-        cursor.execute(_STEP_SQL, params)
+    fetch(_STEP_SQL, params)
     return first_seq + len(messages)
 
 

@@ -38,3 +38,23 @@ def test_json_log_lines_carry_the_correlation_id():
         correlation_id.reset(token)
     line = json.loads(JsonFormatter("%(levelname)s %(message)s %(correlation_id)s").format(record))
     assert line == {"levelname": "INFO", "message": "step 1", "correlation_id": "session-123"}
+
+
+def test_process_rss_is_this_process_and_keeps_its_handle(monkeypatch):
+    import os
+
+    import psutil
+
+    from platform_site import observability as obs
+
+    monkeypatch.setattr(obs, "_process", None)  # restored after the test, whatever the test leaves
+    first = obs.process_rss()
+    handle = obs._process
+    assert abs(first - psutil.Process().memory_info().rss) < 64 * 2**20
+    obs.process_rss()
+    assert obs._process is handle  # not rebuilt per call (it reads /proc to build one)
+    monkeypatch.setattr(os, "getpid", lambda: handle.pid + 1)  # as in a forked child
+    monkeypatch.setattr(psutil, "Process", lambda: "new handle")
+    with pytest.raises(AttributeError):  # a new handle is made for the new pid ("new handle" has no memory_info)
+        obs.process_rss()
+    assert obs._process == "new handle"
