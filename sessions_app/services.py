@@ -5,8 +5,7 @@ Every state change is a compare-and-set checked against ``SESSION_TRANSITIONS`` 
 rule inside the end's statement); an illegal transition raises ``InvalidTransition``.
 A run costs few round trips: a start (one transaction), one SQL statement per step, one
 statement for the end. The start, per-step and end writes are plain SQL, prepared on the
-connection (``platform_site.sql.fetch``): they run for every
-step of every session.
+connection (``platform_site.sql.fetch``): they run for every step of every session.
 """
 
 from __future__ import annotations
