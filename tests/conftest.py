@@ -72,6 +72,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
                            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")
 
 
+def pytest_sessionstart(session):
+    from tests.e2e.conftest import prune_server_logs
+
+    prune_server_logs()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item):
     """Let scheduled tool embeddings (and a tool index rebuild) finish before any fixture tears down.

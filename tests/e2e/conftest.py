@@ -35,6 +35,22 @@ def _db_env() -> dict[str, str]:
     return {"EMBEDDED_PG_DBNAME": name}
 
 
+SERVER_LOGS = ROOT / "var" / "test-logs"  # one folder per test run (its pid), kept for reading after a failure
+
+
+def prune_server_logs() -> None:
+    """Delete the server logs of earlier runs that have ended (a run still going keeps its own)."""
+    import shutil
+
+    import psutil
+
+    for old in ROOT.joinpath("var").glob("test-server-*.log"):  # where older checkouts wrote them
+        old.unlink(missing_ok=True)
+    for folder in SERVER_LOGS.glob("*"):
+        if folder.is_dir() and not (folder.name.isdigit() and psutil.pid_exists(int(folder.name))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class PlatformServer:
     """``manage.py serve`` in a subprocess; ``restart()`` and ``kill()`` for crash tests."""
 
@@ -43,10 +59,10 @@ class PlatformServer:
         self.env = {**os.environ, **_db_env(), "PORT": str(self.port), "LOG_LEVEL": "WARNING", **env}
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self.log = ROOT / "var" / f"test-server-{self.port}.log"
+        self.log = SERVER_LOGS / str(os.getpid()) / f"server-{self.port}.log"
 
     def start(self) -> PlatformServer:
-        self.log.parent.mkdir(exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--skip-setup", "--port", str(self.port)],
