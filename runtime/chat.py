@@ -145,14 +145,18 @@ def _continue(session_id: str, text: str, spec: TemplateSpec, instance_id) -> No
     )
 
 
-def _resolve(model: str) -> tuple[str, TemplateSpec | None]:
+def _resolve(model: str) -> tuple[str, TemplateSpec]:
+    """What ``model`` names: a template (404 when unknown), or a session waiting for the user's
+    answer, with the template version it runs (404 when unknown, 409 when not waiting)."""
     if session_selectors.is_session_id(model):
-        session_selectors.session_get(session_id=model)  # 404 when unknown
-        return "session", None
+        view = session_selectors.session_get(session_id=model)
+        if view.state != SessionState.WAITING_FOR_CLARIFICATION:
+            raise SessionNotWaiting(f"Session {model} is {view.state}, not waiting for clarification", state=view.state)
+        return "session", template_selectors.template_spec_for_version(version_id=view.template_version_id)
     return "template", template_selectors.template_spec_get(name=model)
 
 
-Resolved = tuple[str, TemplateSpec | None]
+Resolved = tuple[str, TemplateSpec]
 
 
 def chat_admit(*, header: str | None, model: str | None, admit: Callable[[Principal], None] | None = None,
@@ -230,8 +234,8 @@ class Runtime:
         else:
             kind, spec = resolved or await db(_resolve)(request.model)
             if kind == "session":
-                return await self.resume(request.model, last_user_text(request), include_usage=request.include_usage,
-                                         sampling=request.sampling)
+                return await self.resume(request.model, spec, last_user_text(request),
+                                         include_usage=request.include_usage, sampling=request.sampling)
         instance = await self.pool.acquire(spec)
         try:
             session_id, task, messages, tool_specs = await db(_open_new)(spec, request, api_key_id, instance, routing)
@@ -241,13 +245,10 @@ class Runtime:
         return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
                                  tool_specs=tool_specs, sampling=request.sampling)
 
-    async def resume(self, session_id: str, text: str, *, include_usage: bool = False,
+    async def resume(self, session_id: str, spec: TemplateSpec, text: str, *, include_usage: bool = False,
                      sampling: dict | None = None) -> ChatRun:
-        await self.ensure_started()
-        view = await db(session_selectors.session_get)(session_id=session_id)
-        spec = await db(template_selectors.template_spec_for_version)(version_id=view.template_version_id)
-        if view.state != SessionState.WAITING_FOR_CLARIFICATION:
-            raise SessionNotWaiting(f"Session {session_id} is {view.state}, not waiting for clarification", state=view.state)
+        """Continue a waiting session (``_resolve`` read it) with the user's answer; the move back to
+        ``researching`` is a compare-and-set, so a session answered meanwhile is refused there."""
         instance = await self.pool.acquire(spec)
         try:
             await db(_continue)(session_id, text, spec, instance.id)
