@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,6 +63,47 @@ def start_server(llm: ScriptedLLM, **env: str) -> PlatformServer:
             "EMBEDDED_PG_DBNAME": os.environ["EMBEDDED_PG_DBNAME"]}
     server = PlatformServer({**base, **env})
     return server.start()
+
+
+async def stream_session(client: httpx.AsyncClient, headers: dict) -> tuple[float, float | None, str | None]:
+    """One streamed session of ``research_agent`` (one user message): its wall time, the time to its
+    first chunk, and what went wrong (None when it ended with ``[DONE]``; an in-band error's code)."""
+    body = {"model": "research_agent", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    started = time.perf_counter()
+    first = None
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+            if response.status_code != 200:
+                return time.perf_counter() - started, None, f"HTTP {response.status_code}"
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                if first is None:
+                    first = time.perf_counter() - started
+                if line == "data: [DONE]":
+                    return time.perf_counter() - started, first, None
+                if line.startswith('data: {"error"'):
+                    try:
+                        code = json.loads(line[6:])["error"].get("code") or "in-band error"
+                    except (ValueError, KeyError, AttributeError):
+                        code = "in-band error"
+                    return time.perf_counter() - started, first, str(code)
+            return time.perf_counter() - started, first, "no [DONE]"
+    except httpx.HTTPError as exc:
+        return time.perf_counter() - started, first, type(exc).__name__
+
+
+async def run_concurrent(base_url: str, headers: dict, n: int, concurrency: int):
+    """``n`` sessions, at most ``concurrency`` at a time: their results and the elapsed seconds."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    semaphore = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        async def guarded():
+            async with semaphore:
+                return await stream_session(client, headers)
+        started = time.perf_counter()
+        results = await asyncio.gather(*(guarded() for _ in range(n)))
+        return results, time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -11,50 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import time
 
-import httpx
-
-from _harness import TimedLLM, emit, percentile, setup_database, start_server
-
-
-async def one_session(client: httpx.AsyncClient, key: str) -> tuple[float, float | None, str | None]:
-    body = {"model": "research_agent", "stream": True, "messages": [{"role": "user", "content": "q"}]}
-    started = time.perf_counter()
-    first = None
-    try:
-        async with client.stream("POST", "/v1/chat/completions", json=body,
-                                 headers={"Authorization": f"Bearer {key}"}) as response:
-            if response.status_code != 200:
-                return time.perf_counter() - started, None, f"HTTP {response.status_code}"
-            done = False
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                if first is None:
-                    first = time.perf_counter() - started
-                if line == "data: [DONE]":
-                    done = True
-                elif '"error"' in line[:20]:
-                    return time.perf_counter() - started, first, json.loads(line[6:])["error"]["code"]
-            if not done:
-                return time.perf_counter() - started, first, "no [DONE]"
-    except httpx.HTTPError as exc:
-        return time.perf_counter() - started, first, type(exc).__name__
-    return time.perf_counter() - started, first, None
-
-
-async def run(base_url: str, key: str, sessions: int, concurrency: int):
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        async def guarded():
-            async with semaphore:
-                return await one_session(client, key)
-        started = time.perf_counter()
-        results = await asyncio.gather(*(guarded() for _ in range(sessions)))
-        return results, time.perf_counter() - started
+from _harness import TimedLLM, emit, percentile, run_concurrent, setup_database, start_server
 
 
 def main() -> None:
@@ -67,9 +25,10 @@ def main() -> None:
         server = start_server(llm, POOL_PER_VERSION=str(args.concurrency), POOL_GLOBAL=str(args.concurrency),
                               POOL_ACQUIRE_TIMEOUT_S="120")
         try:
-            asyncio.run(run(server.base_url, key, 5, 5))  # warm-up
+            headers = {"Authorization": f"Bearer {key}"}
+            asyncio.run(run_concurrent(server.base_url, headers, 5, 5))  # warm-up
             calls_before = len(llm.requests)
-            results, elapsed = asyncio.run(run(server.base_url, key, args.sessions, args.concurrency))
+            results, elapsed = asyncio.run(run_concurrent(server.base_url, headers, args.sessions, args.concurrency))
             llm_calls = len(llm.requests) - calls_before
         finally:
             server.stop()

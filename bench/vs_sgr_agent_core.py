@@ -32,8 +32,10 @@ from _harness import (
     TimedLLM,
     emit,
     percentile,
+    run_concurrent,
     setup_database,
     start_server,
+    stream_session,
 )
 
 from tests.e2e.conftest import _free_port
@@ -132,28 +134,6 @@ class SgrServer:
         return len(list(logs.glob("*.json"))) if logs.exists() else 0
 
 
-async def one_session(client: httpx.AsyncClient, headers: dict):
-    body = {"model": "research_agent", "stream": True, "messages": [{"role": "user", "content": "q"}]}
-    started = time.perf_counter()
-    first = None
-    try:
-        async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
-            if response.status_code != 200:
-                return time.perf_counter() - started, None, f"HTTP {response.status_code}"
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                if first is None:
-                    first = time.perf_counter() - started
-                if line == "data: [DONE]":
-                    return time.perf_counter() - started, first, None
-                if line.startswith('data: {"error"'):
-                    return time.perf_counter() - started, first, "in-band error"
-            return time.perf_counter() - started, first, "no [DONE]"
-    except httpx.HTTPError as exc:
-        return time.perf_counter() - started, first, type(exc).__name__
-
-
 async def run_sequential(base_url: str, headers: dict, llm: BenchLLM, n: int):
     """n sessions one after another; each with its own LLM calls and their service time."""
     out = []
@@ -161,22 +141,10 @@ async def run_sequential(base_url: str, headers: dict, llm: BenchLLM, n: int):
         started = time.perf_counter()
         for _ in range(n):
             mark = len(llm.service_s)
-            wall, first, err = await one_session(client, headers)
+            wall, first, err = await stream_session(client, headers)
             calls = llm.service_s[mark:]
             out.append((wall, first, err, len(calls), sum(calls)))
         return out, time.perf_counter() - started
-
-
-async def run_concurrent(base_url: str, headers: dict, n: int, concurrency: int):
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        async def guarded():
-            async with semaphore:
-                return await one_session(client, headers)
-        started = time.perf_counter()
-        results = await asyncio.gather(*(guarded() for _ in range(n)))
-        return results, time.perf_counter() - started
 
 
 def ms(seconds: float) -> float:
