@@ -136,7 +136,7 @@ class ToolIndex:
                     embedded_flag: bool) -> list[Candidate]:
         rows = None if eligible.all() else np.flatnonzero(eligible)
         picked = scores if rows is None else scores[rows]
-        if len(picked) > limit:  # the ``limit`` best, and any tied with the last: ordered by id below, as SQL does
+        if len(picked) > limit:  # the ``limit`` best and any tied with the last (ordered by id below, as SQL does)
             cut = len(picked) - limit
             best = np.flatnonzero(picked >= picked[np.argpartition(picked, cut)[cut:]].min())
             rows = best if rows is None else rows[best]
@@ -207,6 +207,7 @@ class ToolIndex:
         # rows are L2-normalised; one product for all the query vectors reads the matrix once
         sims = np.ascontiguousarray((matrix @ np.asarray(vectors, dtype=np.float32).T).T)
         return [self._candidates(column, eligible, limit, False) for column in sims]
+
 
 def build(model: str) -> ToolIndex | None:
     """Read the whole index in one snapshot (None when there is no generation to tie it to, or

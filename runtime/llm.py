@@ -5,10 +5,11 @@ reused across sessions). Its HTTP transport is aiohttp (the client's own
 ``DefaultAioHttpClient``, the ``openai[aiohttp]`` extra): same retries, timeouts and
 errors as the default httpx transport, for less of the server's CPU. Two servers side
 by side, 20 concurrent two-step sessions: 89 vs 76 sessions/s, 8.9 vs 10.4 ms of server
-CPU per session (sequential sessions: 0.7-1.0 ms less CPU, the same latency). Transport failures (timeouts, 5xx, 429, connection
-errors) are retried by the openai client ``max_retries`` times; what still fails
-becomes ``LLMUnavailable``. A response that is not valid JSON becomes
-``LLMProtocolError``.
+CPU per session (sequential sessions: 0.7-1.0 ms less CPU, the same latency).
+
+Transport failures (timeouts, 5xx, 429, connection errors) are retried by the
+openai client ``max_retries`` times; what still fails becomes ``LLMUnavailable``.
+A response that is not valid JSON becomes ``LLMProtocolError``.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ class LLMClient:
         except openai.APITimeoutError as exc:
             refused = _connect_failure(exc)
             if refused is not None:
-                raise LLMUnavailable(f"Cannot reach the LLM at {self.settings.base_url}: {_short(str(refused))}") from exc
+                raise LLMUnavailable(
+                    f"Cannot reach the LLM at {self.settings.base_url}: {_short(str(refused))}") from exc
             raise LLMUnavailable(
                 f"LLM timed out after {self.settings.timeout_s:g}s ({self.settings.max_retries} retries)"
             ) from exc
