@@ -103,10 +103,22 @@ class AgentTemplateAdmin(admin.ModelAdmin):
 
 
 class ToolLinkInline(admin.TabularInline):
+    """The catalog tools the version's ``tool_policy`` names (derived from it: read-only)."""
+
     model = AgentTemplateTool
     fields = ["tool", "role"]
-    autocomplete_fields = ["tool"]
+    readonly_fields = ["tool", "role"]
     extra = 0
+    verbose_name_plural = "catalog tools named by the tool policy"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(AgentTemplateVersion)
@@ -133,6 +145,9 @@ class AgentTemplateVersionAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
         obj.refresh_from_db()
+
+    def get_inlines(self, request, obj):
+        return [ToolLinkInline] if obj is not None else []  # the add page sets tools in tool_policy
 
     def save_related(self, request, form, formsets, change: bool) -> None:
         form.instance = AgentTemplateVersion.objects.get(pk=form.instance.pk)
@@ -212,10 +227,9 @@ class AgentTemplateVersionAdmin(admin.ModelAdmin):
 
 @admin.register(AgentTemplateTool)
 class AgentTemplateToolAdmin(admin.ModelAdmin):
-    """Links belong to an immutable version: set them on the version's add page, view them here.
-
-    Delete stays allowed so that deleting a tool or a template in the admin can cascade.
-    """
+    """Links are derived from each version's ``tool_policy`` when it is written: viewed here,
+    never added or edited. Delete stays allowed so that deleting a tool or a template in the
+    admin can cascade."""
 
     list_display = ["version", "tool", "role"]
     list_filter = ["role", "version__template"]

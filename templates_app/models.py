@@ -93,7 +93,8 @@ class AgentTemplateVersion(models.Model):
 
 
 class AgentTemplateTool(models.Model):
-    """A tool named by a template version's tool policy (required or allowed)."""
+    """A catalog tool named by a template version's tool policy (required or allowed): derived
+    from ``tool_policy`` when the version is written (``templates_app.services``), never edited."""
 
     class Role(models.TextChoices):
         REQUIRED = "required", "Required (always offered)"

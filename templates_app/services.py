@@ -9,7 +9,7 @@ from django.db.models import Max
 from pydantic import ValidationError
 
 from templates_app.errors import TemplateExists, TemplateInvalid
-from templates_app.models import AgentTemplate, AgentTemplateVersion
+from templates_app.models import AgentTemplate, AgentTemplateTool, AgentTemplateVersion
 from templates_app.specs import TemplateContent
 
 CONTENT_FIELDS = tuple(TemplateContent.model_fields)
@@ -29,7 +29,26 @@ def _version_write(*, template: AgentTemplate, number: int, content: TemplateCon
     version = AgentTemplateVersion(template=template, version=number, note=note, **data)
     version.full_clean(exclude=["embedding"])
     version.save()
+    tool_links_write(version=version)
     return version
+
+
+def tool_links_write(*, version: AgentTemplateVersion) -> int:
+    """The version's ``agent_template_tools`` rows, derived from its ``tool_policy``: each named
+    catalog tool, ``required`` or ``allowed``. The policy is what the runtime reads; the links
+    index it by tool (which versions name a tool, shown in the admin). Names with no tool in the
+    catalog get no link. Returns how many links the version has."""
+    from catalog.models import Tool
+
+    policy = version.tool_policy or {}
+    required = set(policy.get("required_tools") or [])
+    names = required | set(policy.get("allowlist") or [])
+    version.tool_links.all().delete()
+    links = [AgentTemplateTool(version=version, tool=tool, role=AgentTemplateTool.Role.REQUIRED if tool.name in required
+                               else AgentTemplateTool.Role.ALLOWED)
+             for tool in Tool.objects.filter(name__in=names).order_by("name")]
+    AgentTemplateTool.objects.bulk_create(links)
+    return len(links)
 
 
 @transaction.atomic

@@ -217,8 +217,6 @@ def version_form(template, **overrides) -> dict:
         "tool_policy": "{}",
         "rules": "[]",
         "examples": "[]",
-        "tool_links-TOTAL_FORMS": "0",
-        "tool_links-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data
@@ -227,16 +225,19 @@ def version_form(template, **overrides) -> dict:
 def test_add_version_through_admin(staff_client, rows):
     template = rows[AgentTemplate]
     tool = rows[Tool]
-    form = version_form(template, **{
-        "tool_links-TOTAL_FORMS": "1", "tool_links-0-tool": tool.pk, "tool_links-0-role": "allowed",
-    })
+    add_page = staff_client.get(url(AgentTemplateVersion, "add"))
+    assert b"tool_links-TOTAL_FORMS" not in add_page.content  # tools are chosen in tool_policy only
+    form = version_form(template, tool_policy=json.dumps({"allowlist": [tool.name, "not_in_the_catalog"]}))
     response = staff_client.post(url(AgentTemplateVersion, "add"), form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     version = template.versions.get(version=2)  # the number comes from the service
     assert version.execution_policy["max_iterations"] == 3
     assert "max_searches" in version.execution_policy  # stored with defaults, like the services do
     assert version.agent_kind == "tool_calling"
-    assert list(version.tool_links.values_list("tool__name", "role")) == [(tool.name, "allowed")]
+    assert list(version.tool_links.values_list("tool__name", "role")) == [(tool.name, "allowed")]  # derived
+    view = staff_client.get(url(AgentTemplateVersion, "change", version.pk))
+    assert view.status_code == 200 and tool.name.encode() in view.content
+    assert b'name="tool_links-0-tool"' not in view.content  # shown, not editable
     template.refresh_from_db()
     assert template.active_version.version == 1  # adding does not activate
 
