@@ -99,7 +99,6 @@ class Session(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["state", "-created_at"], name="sessions_state_created"),
-            models.Index(fields=["parent"], name="sessions_parent"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=SessionState.values), name="sessions_state_valid"),
@@ -123,7 +122,8 @@ class MessageRole(models.TextChoices):
 class SessionMessage(models.Model):
     """One message of the conversation, exactly in OpenAI chat format."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    # no index of its own: the unique (session, seq) index serves lookups by session
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages", db_index=False)
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     message = models.JSONField()

@@ -80,3 +80,50 @@ def test_trigger_allows_embedding_refresh():
     assert version.embedding_model == "test-model"
     # Saving an unchanged row (every column written, none different) is allowed too.
     version.save()
+
+
+_REDUNDANT_INDEXES = """
+    SELECT c.relname, a.relname, b.relname
+    FROM pg_index x
+    JOIN pg_index y ON y.indrelid = x.indrelid AND y.indexrelid <> x.indexrelid
+    JOIN pg_class c ON c.oid = x.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    JOIN pg_class a ON a.oid = x.indexrelid
+    JOIN pg_class b ON b.oid = y.indexrelid
+    WHERE a.relam = b.relam AND NOT x.indisunique AND x.indexprs IS NULL AND y.indexprs IS NULL
+      AND x.indpred IS NULL AND y.indpred IS NULL
+      -- x's columns (and operator classes) are y's leading ones: y serves every lookup x does
+      AND (string_to_array(y.indkey::text, ' '))[1:cardinality(string_to_array(x.indkey::text, ' '))]
+          = string_to_array(x.indkey::text, ' ')
+      AND (string_to_array(y.indclass::text, ' '))[1:cardinality(string_to_array(x.indclass::text, ' '))]
+          = string_to_array(x.indclass::text, ' ')
+      AND (cardinality(string_to_array(y.indkey::text, ' ')) > cardinality(string_to_array(x.indkey::text, ' '))
+           OR x.indexrelid > y.indexrelid)
+      AND (%(tables)s::text[] IS NULL OR c.relname = ANY(%(tables)s::text[]))
+"""
+
+
+def _redundant_indexes(tables: list[str] | None = None, *, exact: bool = False) -> list[tuple]:
+    sql = _REDUNDANT_INDEXES
+    if exact:  # same columns, not a prefix
+        sql += (" AND cardinality(string_to_array(y.indkey::text, ' '))"
+                " = cardinality(string_to_array(x.indkey::text, ' '))")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tables": tables})
+        return cursor.fetchall()
+
+
+def test_no_index_duplicates_another():
+    assert _redundant_indexes(exact=True) == []
+
+
+def test_tables_written_on_every_step_carry_no_index_another_covers():
+    """Each step writes messages, tool executions and the session row: an index that another one
+    already covers would only cost writes."""
+    assert _redundant_indexes(["session_messages", "tool_executions", "sessions", "agent_instances"]) == []
+    with connection.cursor() as cursor:  # the check itself finds what it should
+        cursor.execute("CREATE INDEX redundant_probe ON session_messages (session_id)")
+        try:
+            assert [row[1] for row in _redundant_indexes(["session_messages"])] == ["redundant_probe"]
+        finally:
+            cursor.execute("DROP INDEX redundant_probe")
