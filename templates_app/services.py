@@ -29,26 +29,25 @@ def _version_write(*, template: AgentTemplate, number: int, content: TemplateCon
     version = AgentTemplateVersion(template=template, version=number, note=note, **data)
     version.full_clean(exclude=["embedding"])
     version.save()
-    tool_links_write(version=version)
+    _tool_links_write(version)
     return version
 
 
-def tool_links_write(*, version: AgentTemplateVersion) -> int:
-    """The version's ``agent_template_tools`` rows, derived from its ``tool_policy``: each named
+def _tool_links_write(version: AgentTemplateVersion) -> None:
+    """A new version's ``agent_template_tools`` rows, derived from its ``tool_policy``: each named
     catalog tool, ``required`` or ``allowed``. The policy is what the runtime reads; the links
     index it by tool (which versions name a tool, shown in the admin). Names with no tool in the
-    catalog get no link. Returns how many links the version has."""
+    catalog get no link."""
     from catalog.models import Tool
 
     policy = version.tool_policy or {}
     required = set(policy.get("required_tools") or [])
     names = required | set(policy.get("allowlist") or [])
-    version.tool_links.all().delete()
-    links = [AgentTemplateTool(version=version, tool=tool, role=AgentTemplateTool.Role.REQUIRED if tool.name in required
-                               else AgentTemplateTool.Role.ALLOWED)
-             for tool in Tool.objects.filter(name__in=names).order_by("name")]
-    AgentTemplateTool.objects.bulk_create(links)
-    return len(links)
+    role = AgentTemplateTool.Role
+    AgentTemplateTool.objects.bulk_create([
+        AgentTemplateTool(version=version, tool=tool, role=role.REQUIRED if tool.name in required else role.ALLOWED)
+        for tool in Tool.objects.filter(name__in=names).order_by("name")
+    ])
 
 
 @transaction.atomic
