@@ -21,6 +21,9 @@ EMBEDDED_PG_DIR = Path(env.str("EMBEDDED_PG_DIR", default=str(VAR_DIR / "pgdata"
 EMBEDDED_PG_DBNAME: str = env.str("EMBEDDED_PG_DBNAME", default="platform")
 # PostgreSQL synchronous_commit for the platform's connections: "off" by default for the
 # embedded server (no fsync wait per commit), the server's own setting with DATABASE_URL.
+# Server-side prepared statements for the hot path (platform_site.sql); off for a pooler that
+# cannot keep them (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+DB_PREPARED_STATEMENTS: bool = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DB_SYNCHRONOUS_COMMIT: str = env.str("DB_SYNCHRONOUS_COMMIT", default="" if DATABASE_URL else "off")
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="")

@@ -7,6 +7,10 @@ plan (``prepare=True``) and skips both the ORM's compiler and quoting every valu
 SQL text (for a step's JSON messages, most of the client's work).
 The statement runs inside whatever transaction Django's connection is in; database errors
 come out as Django's (``django.db.DatabaseError`` …), as from a Django cursor.
+
+Django opens its connections with psycopg's preparing turned off (``prepare_threshold`` None,
+under which ``prepare=True`` is silently ignored); the settings turn it on
+(``DB_PREPARED_STATEMENTS``), and ``tests/integration/test_sql.py`` checks that it happens.
 """
 
 from __future__ import annotations

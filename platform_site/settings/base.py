@@ -89,6 +89,10 @@ def _database() -> dict:
         # the last few hundred milliseconds of commits (no fsync wait on every message).
         options = db.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c synchronous_commit={E.DB_SYNCHRONOUS_COMMIT}".strip()
+    # Django turns psycopg's prepared statements off (prepare_threshold None), which also makes
+    # platform_site.sql.fetch's prepare=True a no-op; on, only those statements are prepared
+    # (Django's own cursors bind client-side and never prepare).
+    db.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if E.DB_PREPARED_STATEMENTS else None
     db.setdefault("CONN_MAX_AGE", 60)
     db["CONN_HEALTH_CHECKS"] = True
     return db

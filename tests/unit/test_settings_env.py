@@ -51,3 +51,19 @@ def test_documented_defaults_are_the_defaults():
         text = documented[name]
         expected = (text in ("true", "1", "yes", "on")) if isinstance(value, bool) else type(value)(text)
         assert value == expected, f"{name}: docs say {text!r}, the code reads {value!r}"
+
+
+def _prepare_threshold(**env: str):
+    read = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'unset'))")
+    environ = {k: v for k, v in os.environ.items() if k != "DB_PREPARED_STATEMENTS"}
+    environ.update(DJANGO_SETTINGS_MODULE="platform_site.settings.base", **env)
+    done = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=environ, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_prepared_statements_are_on_unless_turned_off():
+    """On (psycopg's threshold 5; ``fetch`` prepares at once), off for a pooler that cannot keep them."""
+    assert _prepare_threshold() == "5"
+    assert _prepare_threshold(DB_PREPARED_STATEMENTS="false") == "None"
