@@ -1,10 +1,13 @@
-"""Token buckets in PostgreSQL, shared by all server processes (one statement per take)."""
+"""Token buckets in PostgreSQL, shared by all server processes (one statement per take).
+
+The table is UNLOGGED (``access`` 0003): a take's commit does not wait for the WAL, and a
+database crash only refills the buckets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
+from platform_site.sql import fetch
 
 _TAKE = """
 INSERT INTO rate_buckets AS b (key, tokens, updated_at)
@@ -17,7 +20,7 @@ RETURNING tokens
 """
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
           "h": 3600.0, "hour": 3600.0}
-_LEVEL = "SELECT tokens, EXTRACT(EPOCH FROM clock_timestamp() - updated_at) FROM rate_buckets WHERE key = %s"
+_LEVEL = "SELECT tokens, EXTRACT(EPOCH FROM clock_timestamp() - updated_at) FROM rate_buckets WHERE key = %(key)s"
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,9 @@ class RateLimit:
 def rate_limit_take(*, key: str, limit: RateLimit) -> float | None:
     """Take one token from bucket ``key``; None when allowed, else seconds until a token is back."""
     params = {"key": key[:200], "capacity": limit.capacity, "rate": limit.per_minute / 60.0}
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE, params)
-        if cursor.fetchone() is not None:
-            return None
-        cursor.execute(_LEVEL, [key[:200]])
-        row = cursor.fetchone()
+    if fetch(_TAKE, params):  # on every chat request: a prepared statement
+        return None
+    row = next(iter(fetch(_LEVEL, {"key": params["key"]}, prepare=False)), None)
     tokens, elapsed = (row[0], float(row[1])) if row else (0.0, 0.0)
     current = min(limit.capacity, tokens + elapsed * params["rate"])
     return max((1 - current) / params["rate"], 0.01)

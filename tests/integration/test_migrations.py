@@ -127,3 +127,10 @@ def test_tables_written_on_every_step_carry_no_index_another_covers():
             assert [row[1] for row in _redundant_indexes(["session_messages"])] == ["redundant_probe"]
         finally:
             cursor.execute("DROP INDEX redundant_probe")
+
+
+def test_rate_buckets_are_unlogged():
+    """A take's commit does not wait for the WAL; a crash only refills the buckets (access 0003)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'rate_buckets'")
+        assert cursor.fetchone() == ("u",)
