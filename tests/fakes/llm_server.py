@@ -111,7 +111,7 @@ def delay(seconds: float, reply: Reply) -> Delay:
 
 
 def garbage(text: str = "this is {not json") -> Garbage:
-    """200 answer whose body / SSE data is not JSON."""
+    """200 answer with this raw body / SSE data: not JSON, or JSON that is not a completion."""
     return Garbage(text)
 
 

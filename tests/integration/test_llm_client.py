@@ -1,7 +1,10 @@
 """The LLM client on its aiohttp transport, against the scripted LLM over real HTTP: replies,
-retries, timeouts, unreachable endpoints and bodies that are not JSON each end as documented."""
+retries, timeouts, unreachable endpoints and bodies that are not JSON, or not a completion, each
+end as documented."""
 
 from __future__ import annotations
+
+import json
 
 import openai
 import pytest
@@ -62,3 +65,28 @@ async def test_an_unreachable_llm(scripted_llm):
 async def test_a_body_that_is_not_json(scripted_llm):
     scripted_llm.enqueue(garbage())
     await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "not valid JSON")
+
+
+async def test_bodies_that_are_json_but_no_completion(scripted_llm):
+    scripted_llm.enqueue(garbage('{"choices": []}'), garbage('["a list"]'), garbage('{"choices": [{"index": 0}]}'))
+    await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "^LLM response has no choices$")
+    await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "^LLM response has no choices$")
+    await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "no message in its first choice")
+
+
+async def test_lenient_reading_of_what_compatible_servers_send(scripted_llm):
+    """Arguments as a JSON object rather than a string, content as a list of text parts, a tool
+    call without id or name (dropped), no usage: read, not refused."""
+    body = {"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": [{"type": "text", "text": "two "}, {"type": "image"}, {"type": "text", "text": "parts"}],
+        "tool_calls": [{"type": "function", "function": {"name": "lookup", "arguments": {"q": "ü"}}},
+                       {"id": "c2", "type": "function", "function": {"arguments": "{}"}}]}}]}
+    scripted_llm.enqueue(garbage(json.dumps(body)))
+    client = _client(scripted_llm.base_url, max_retries=0)
+    try:
+        reply = await client.complete(MESSAGES)
+    finally:
+        await client.aclose()
+    assert reply.content == "two parts"
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("call_0", "lookup", {"q": "ü"})]
+    assert (reply.prompt_tokens, reply.completion_tokens) == (0, 0)
