@@ -32,11 +32,17 @@ def db(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(fn)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            _executor(), functools.partial(context.run, fn, *args, **kwargs))
+        return await db_start(fn, *args, **kwargs)
 
     return call
+
+
+def db_start(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
+    """``db(fn)(...)`` handed to a worker now, without waiting: await the future later (a write the
+    run need not wait for; see ``runtime.recorder``). Call it from the event loop."""
+    context = contextvars.copy_context()
+    return asyncio.get_running_loop().run_in_executor(
+        _executor(), functools.partial(context.run, fn, *args, **kwargs))
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -269,6 +269,7 @@ class AgentInstance:
             self._agent = agent
             await sink.start()
             outcome = await self._loop(agent, ctx)
+            await ctx.store.flush()  # the last step's write is in before the end is recorded
         except asyncio.CancelledError:
             await asyncio.shield(self._end(session_id, ctx, SessionState.CANCELLED, error="cancelled"))
             raise
@@ -321,8 +322,14 @@ class AgentInstance:
                    code: str = "", finish_reason: str = "stop") -> RunResult:
         """Record how the run ended and put this instance back to ``idle`` (through ``resetting``, its
         in-memory reset done first), in one transaction."""
+        recorder = ctx.store if ctx is not None and isinstance(ctx.store, SessionRecorder) else None
+        if recorder is not None:
+            try:  # a run that failed or was cancelled may have a step write in flight: in first
+                await recorder.flush()
+            except Exception:  # the run is failing already; the end is still recorded
+                logger.exception("session %s: a step's write failed", session_id, extra={"correlation_id": session_id})
         progress = progress_of(ctx) if ctx is not None else {}
-        final_step = ctx.store.take_final_step() if ctx is not None and isinstance(ctx.store, SessionRecorder) else None
+        final_step = recorder.take_final_step() if recorder is not None else None
         self.reset()  # the run's state is in ``progress`` now: idle in the same transaction as the end
         try:
             await db(session_services.session_end)(
