@@ -172,15 +172,16 @@ def chat_admit(*, header: str | None, model: str | None, admit: Callable[[Princi
     return principal, _resolve(model)
 
 
-def _group(session_id: str) -> str:
-    return f"session-{session_id}"
+RUNTIMES_GROUP = "runtimes"  # every server process's channel: where a cancel is sent
 
 
 class Runtime:
     """Per-process runtime: the agent pool, the runs in progress, background upkeep.
 
-    Each process listens on its own channel-layer channel; every running session's
-    group includes it, so a cancel sent from any process reaches the run.
+    Each process listens on its own channel-layer channel, a member of ``RUNTIMES_GROUP``: a
+    cancel sent from any process reaches them all, and the one running the session cancels it.
+    Joining once per process (renewed by housekeeping: the Redis layer forgets a member after a
+    day) keeps the channel layer off every session's path.
     """
 
     def __init__(self, settings: RuntimeSettings) -> None:
@@ -204,6 +205,16 @@ class Runtime:
         if layer is not None:
             self.channel = await layer.new_channel("runtime.")
             self._background.append(asyncio.create_task(self._listen(layer)))
+            try:
+                await self.join_runtimes_group()
+            except Exception:  # the channel layer is down: housekeeping joins when it is back
+                logger.exception("cannot join the %s group: cancels from other processes miss this one", RUNTIMES_GROUP)
+
+    async def join_runtimes_group(self) -> None:
+        """(Re)join ``RUNTIMES_GROUP`` with this process's channel."""
+        layer = get_channel_layer() if self.channel else None
+        if layer is not None:
+            await layer.group_add(RUNTIMES_GROUP, self.channel)
 
     async def _listen(self, layer) -> None:
         while True:
@@ -262,9 +273,6 @@ class Runtime:
                      sampling: dict | None = None) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
-        layer = get_channel_layer() if self.channel else None
-        if layer is not None:
-            await layer.group_add(_group(session_id), self.channel)
 
         async def run() -> RunResult:
             try:
@@ -273,8 +281,6 @@ class Runtime:
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))
-                if layer is not None:
-                    await asyncio.shield(layer.group_discard(_group(session_id), self.channel))
                 queue.put_nowait(END)
 
         chat_run = ChatRun(session_id=session_id, queue=queue, task=asyncio.create_task(run()), include_usage=include_usage)
@@ -304,7 +310,7 @@ class Runtime:
         if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
             await db(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
         elif view.state == SessionState.RESEARCHING and get_channel_layer() is not None:
-            await get_channel_layer().group_send(_group(session_id), {"type": "session.cancel", "session_id": session_id})
+            await get_channel_layer().group_send(RUNTIMES_GROUP, {"type": "session.cancel", "session_id": session_id})
             deadline = asyncio.get_running_loop().time() + wait_s
             while view.state == SessionState.RESEARCHING and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)

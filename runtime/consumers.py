@@ -50,6 +50,11 @@ def api_key_rate_check(principal: Principal) -> None:
 class PlatformHttpConsumer(AsyncHttpConsumer):
     """Body size limit, JSON errors, a handler task that a disconnect cancels."""
 
+    # No channel of its own: a request needs none (cancels reach runs through the runtime's
+    # per-process channel), and Channels would otherwise create one per request and keep a
+    # receive on it (with Redis, on the server) until the response ends.
+    channel_layer_alias = "__none__"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._size = 0

@@ -1,6 +1,7 @@
 """Background upkeep of a server process: heartbeats, draining superseded instances, reaping dead ones.
 
-Every ``interval_s``: this process's instances send a heartbeat (with RSS);
+Every ``interval_s``: the process renews its place in the cancel group; its instances send a
+heartbeat (with RSS);
 idle instances of a template version that is no longer active are stopped;
 instances of any host whose heartbeat is older than ``stale_after_s`` (their
 process died) are stopped and their running sessions failed.
@@ -27,6 +28,7 @@ def _active_version_ids(template_ids: set[int]) -> set[int]:
 
 
 async def housekeeping_once(runtime, *, stale_after_s: float) -> None:
+    await runtime.join_runtimes_group()  # renewed, so the channel layer never drops this process
     pool = runtime.pool
     instances = pool.instances()
     if instances:
