@@ -63,10 +63,15 @@ class BenchLLM(TimedLLM):
         llm, handler = self, self._server.RequestHandlerClass
 
         class Timed(handler):
-            def do_POST(self) -> None:  # from the request line read to the last byte written
-                started = time.perf_counter()
+            """Service time: from the request line read (its headers parsed next) to the last byte written."""
+
+            def parse_request(self) -> bool:
+                self._started = time.perf_counter()
+                return super().parse_request()
+
+            def do_POST(self) -> None:
                 super().do_POST()
-                llm.service_s.append(time.perf_counter() - started)
+                llm.service_s.append(time.perf_counter() - self._started)
 
         self._server.RequestHandlerClass = Timed
         return self
