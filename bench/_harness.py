@@ -18,32 +18,22 @@ os.environ.setdefault("EMBEDDED_PG_DBNAME", "bench_platform")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
+from _scripted import respond  # noqa: E402
 
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
 from tests.e2e.conftest import PlatformServer  # noqa: E402
-from tests.fakes.llm_server import ScriptedLLM, tool_call  # noqa: E402
-
-REASONING = {"reasoning_steps": ["read", "answer"], "current_situation": "clear", "plan_status": "done",
-             "enough_data": True, "remaining_steps": ["answer"], "task_completed": True}
-FINAL = {"reasoning": "done", "completed_steps": ["answered"], "answer": "ok", "status": "completed"}
+from tests.fakes.llm_server import ScriptedLLM  # noqa: E402
 
 
-class TimedLLM(ScriptedLLM):
-    """Answers every request at once: reasoning when forced, else the final answer; times itself."""
+class InstantLLM(ScriptedLLM):
+    """In this process: answers every request at once (``_scripted.respond``)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.service_s: list[float] = []
-        self.set_responder(self._respond)
-
-    def _respond(self, body: dict):
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict) and choice.get("function", {}).get("name") == "reasoning_tool":
-            return tool_call("reasoning_tool", REASONING)
-        return tool_call("final_answer_tool", FINAL)
+        self.set_responder(respond)
 
 
 def setup_database() -> str:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from _harness import TimedLLM, emit, percentile, run_concurrent, setup_database, start_server
+from _harness import (
+    InstantLLM,
+    emit,
+    percentile,
+    run_concurrent,
+    setup_database,
+    start_server,
+)
 
 
 def main() -> None:
@@ -21,7 +28,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     args = parser.parse_args()
     key = setup_database()
-    with TimedLLM() as llm:
+    with InstantLLM() as llm:
         server = start_server(llm, POOL_PER_VERSION=str(args.concurrency), POOL_GLOBAL=str(args.concurrency),
                               POOL_ACQUIRE_TIMEOUT_S="120")
         try:

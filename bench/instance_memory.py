@@ -10,8 +10,7 @@ import argparse
 
 import httpx
 import psutil
-
-from _harness import TimedLLM, emit, now, setup_database, start_server
+from _harness import InstantLLM, emit, now, setup_database, start_server
 
 
 def main() -> None:
@@ -20,7 +19,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     args = parser.parse_args()
     key = setup_database()
-    with TimedLLM() as llm:
+    with InstantLLM() as llm:
         server = start_server(llm, POOL_PER_VERSION="1")
         try:
             proc = psutil.Process(server.proc.pid)

@@ -5,8 +5,9 @@ the action: two LLM calls per session). Both servers run at once and are measure
 rounds (n sequential streaming sessions, then n at concurrency C) so load swings hit both alike.
 Ours persists every session and message in PostgreSQL (counted); sgr-agent-core keeps its agents in
 memory and writes one JSON log per session (its default `execution.logs_dir`; counted). It is
-installed once into var/bench-sgr-venv (Python 3.11) and reused. Overhead per step = (session wall
-- LLM service time timed inside the LLM server) / LLM calls, sequential sessions.
+installed once into var/bench-sgr-venv (Python 3.11) and reused. Each scripted LLM runs in a process
+of its own (``_llm_process.py``), apart from this client. Overhead per step = (session wall - LLM
+service time timed inside the LLM server) / LLM calls, sequential sessions.
 Prints one JSON object; exits 1 if sgr-agent-core cannot be installed/started or a session fails.
 Usage: .venv/bin/python bench/vs_sgr_agent_core.py [--sessions 300] [--warmup 20] [--concurrency 20] [--rounds 3]
 """
@@ -22,14 +23,12 @@ import subprocess
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import httpx
 import psutil
 from _harness import (
-    FINAL,
-    REASONING,
     ROOT,
-    TimedLLM,
     emit,
     percentile,
     run_concurrent,
@@ -39,7 +38,6 @@ from _harness import (
 )
 
 from tests.e2e.conftest import _free_port
-from tests.fakes.llm_server import tool_call
 
 SGR_VERSION = "0.7.1"
 VENV = ROOT / "var" / "bench-sgr-venv"
@@ -47,34 +45,24 @@ SGR_DIR = ROOT / "var" / "bench-sgr-run"  # config.yaml, server log, per-session
 TARGETS = {"sessions_per_s_ratio_min": 3.0, "platform_ms_per_step_p50_max": 5.0, "rss_growth_mb_max": 5.0}
 
 
-class BenchLLM(TimedLLM):
-    """TimedLLM that also speaks sgr-agent-core's tool names and records each request's service time."""
+class LLMProcess:
+    """A scripted LLM (``_llm_process.py``) in a process of its own, for one system under test;
+    ``service_times()``: ``(wall-clock start, seconds)`` of each request it served."""
 
-    def _respond(self, body: dict):
-        names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
-        if names == ["reasoningtool"]:  # SGRToolCallingAgent: reasoning phase offers only this tool
-            return tool_call("reasoningtool", REASONING)
-        if "finalanswertool" in names:
-            return tool_call("finalanswertool", FINAL)
-        return super()._respond(body)
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_llm_process.py"))],
+                                     stdout=subprocess.PIPE, text=True)
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url:
+            raise RuntimeError(f"the scripted LLM did not start ({self.proc.wait(10)})")
 
-    def start(self) -> BenchLLM:
-        super().start()
-        llm, handler = self, self._server.RequestHandlerClass
+    def service_times(self) -> list[tuple[float, float]]:
+        root = self.base_url.removesuffix("/v1")
+        return [tuple(t) for t in httpx.get(root + "/_service_times", timeout=30).json()]
 
-        class Timed(handler):
-            """Service time: from the request line read (its headers parsed next) to the last byte written."""
-
-            def parse_request(self) -> bool:
-                self._started = time.perf_counter()
-                return super().parse_request()
-
-            def do_POST(self) -> None:
-                super().do_POST()
-                llm.service_s.append(time.perf_counter() - self._started)
-
-        self._server.RequestHandlerClass = Timed
-        return self
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def ensure_sgr_venv() -> None:
@@ -139,17 +127,32 @@ class SgrServer:
         return len(list(logs.glob("*.json"))) if logs.exists() else 0
 
 
-async def run_sequential(base_url: str, headers: dict, llm: BenchLLM, n: int):
-    """n sessions one after another; each with its own LLM calls and their service time."""
+async def run_sequential(base_url: str, headers: dict, n: int):
+    """n sessions one after another: each one's result and wall-clock window (for its LLM calls)."""
     out = []
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         started = time.perf_counter()
         for _ in range(n):
-            mark = len(llm.service_s)
+            opened = time.time()
             wall, first, err = await stream_session(client, headers)
-            calls = llm.service_s[mark:]
-            out.append((wall, first, err, len(calls), sum(calls)))
+            out.append((wall, first, err, opened, time.time()))
         return out, time.perf_counter() - started
+
+
+def with_llm_calls(results: list, service: list[tuple[float, float]]) -> list:
+    """Each sequential session's result with the number and the total service time of the LLM
+    calls that started inside its window (the sessions ran one at a time)."""
+    starts = sorted(service)
+    out, i = [], 0
+    for wall, first, err, opened, closed in results:
+        while i < len(starts) and starts[i][0] < opened:
+            i += 1
+        calls = []
+        while i < len(starts) and starts[i][0] <= closed:
+            calls.append(starts[i][1])
+            i += 1
+        out.append((wall, first, err, len(calls), sum(calls)))
+    return out
 
 
 def ms(seconds: float) -> float:
@@ -159,7 +162,7 @@ def ms(seconds: float) -> float:
 class System:
     """One server under test: its client headers, its scripted LLM, its pid and the collected results."""
 
-    def __init__(self, name: str, base_url: str, headers: dict, llm: BenchLLM, pid: int) -> None:
+    def __init__(self, name: str, base_url: str, headers: dict, llm: LLMProcess, pid: int) -> None:
         self.name, self.base_url, self.headers, self.llm = name, base_url, headers, llm
         self.proc = psutil.Process(pid)
         self.seq: list = []
@@ -167,14 +170,14 @@ class System:
         self.seq_s = self.con_s = 0.0
 
     def warm_up(self, args) -> None:
-        asyncio.run(run_sequential(self.base_url, self.headers, self.llm, args.warmup))
+        asyncio.run(run_sequential(self.base_url, self.headers, args.warmup))
         asyncio.run(run_concurrent(self.base_url, self.headers, args.concurrency, args.concurrency))
         self.rss_before = self.proc.memory_info().rss
-        self.calls_before = len(self.llm.service_s)
+        self.calls_before = len(self.llm.service_times())
 
     def round(self, n: int, args) -> None:
-        results, elapsed = asyncio.run(run_sequential(self.base_url, self.headers, self.llm, n))
-        self.seq += results
+        results, elapsed = asyncio.run(run_sequential(self.base_url, self.headers, n))
+        self.seq += with_llm_calls(results, self.llm.service_times())
         self.seq_s += elapsed
         results, elapsed = asyncio.run(run_concurrent(self.base_url, self.headers, n, args.concurrency))
         self.con += results
@@ -191,7 +194,7 @@ class System:
         return {
             "system": self.name,
             "errors": len(errors), "error_kinds": sorted(set(errors)),
-            "llm_calls_per_session": round((len(self.llm.service_s) - self.calls_before) / (2 * n), 2),
+            "llm_calls_per_session": round((len(self.llm.service_times()) - self.calls_before) / (2 * n), 2),
             "sequential": {
                 "sessions_per_s": round(n / self.seq_s, 1),
                 "ttfc_ms_p50": ms(percentile([r[1] for r in ok if r[1] is not None], 50)),
@@ -236,7 +239,8 @@ def main() -> int:
 
     since = timezone.now()
     sgr = server = None
-    with BenchLLM() as their_llm, BenchLLM() as our_llm:
+    their_llm, our_llm = LLMProcess(), LLMProcess()
+    try:
         try:
             try:  # reported in the JSON with a non-zero exit, never skipped
                 ensure_sgr_venv()
@@ -266,6 +270,9 @@ def main() -> int:
             for running in (server, sgr):
                 if running is not None:
                     running.stop()
+    finally:
+        their_llm.stop()
+        our_llm.stop()
     sessions = Session.objects.filter(created_at__gte=since)
     ours["persisted_sessions"] = sessions.count()
     ours["persisted_sessions_completed"] = sessions.filter(state=SessionState.COMPLETED).count()
