@@ -1,12 +1,21 @@
 """Token buckets in PostgreSQL, shared by all server processes (one statement per take).
 
 The table is UNLOGGED (``access`` 0003): a take's commit does not wait for the WAL, and a
-database crash only refills the buckets."""
+database crash only refills the buckets. A chat request's key check and take are one statement
+(``api_key_admit``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from access.selectors import (
+    Principal,
+    bearer_required,
+    principal_from_header,
+    principal_of,
+)
+from access.services import api_key_digest
+from platform_site.errors import RateLimited
 from platform_site.sql import fetch
 
 _TAKE = """
@@ -17,6 +26,20 @@ ON CONFLICT (key) DO UPDATE SET
     updated_at = clock_timestamp()
 WHERE LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) >= 1
 RETURNING tokens
+"""
+# The caller's key and a token from its bucket in one statement: nothing is taken unless the key is valid.
+_KEY_TAKE = """
+WITH k AS (SELECT id, name, scopes, last_used_at FROM api_keys WHERE key_hash = %(hash)s AND revoked_at IS NULL),
+taken AS (
+    INSERT INTO rate_buckets AS b (key, tokens, updated_at)
+    SELECT 'api_key:' || k.id, %(capacity)s - 1, clock_timestamp() FROM k
+    ON CONFLICT (key) DO UPDATE SET
+        tokens = LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) - 1,
+        updated_at = clock_timestamp()
+    WHERE LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) >= 1
+    RETURNING tokens
+)
+SELECT id, name, scopes, last_used_at, EXISTS (SELECT 1 FROM taken) FROM k
 """
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
           "h": 3600.0, "hour": 3600.0}
@@ -51,9 +74,29 @@ class RateLimit:
 def rate_limit_take(*, key: str, limit: RateLimit) -> float | None:
     """Take one token from bucket ``key``; None when allowed, else seconds until a token is back."""
     params = {"key": key[:200], "capacity": limit.capacity, "rate": limit.per_minute / 60.0}
-    if fetch(_TAKE, params):  # on every chat request: a prepared statement
+    if fetch(_TAKE, params):
         return None
-    row = next(iter(fetch(_LEVEL, {"key": params["key"]}, prepare=False)), None)
+    return _wait_s(params["key"], limit)
+
+
+def _wait_s(key: str, limit: RateLimit) -> float:
+    """Seconds until bucket ``key`` holds a token again."""
+    row = next(iter(fetch(_LEVEL, {"key": key}, prepare=False)), None)
     tokens, elapsed = (row[0], float(row[1])) if row else (0.0, 0.0)
-    current = min(limit.capacity, tokens + elapsed * params["rate"])
-    return max((1 - current) / params["rate"], 0.01)
+    rate = limit.per_minute / 60.0
+    current = min(limit.capacity, tokens + elapsed * rate)
+    return max((1 - current) / rate, 0.01)
+
+
+def api_key_admit(header: str | None, *, limit: RateLimit | None) -> Principal:
+    """The caller's API key (401) with a token taken from its bucket ``api_key:<id>`` (429
+    ``RateLimited`` with the wait), in one statement on every chat request (prepared)."""
+    if limit is None:
+        return principal_from_header(header)
+    rows = fetch(_KEY_TAKE, {"hash": api_key_digest(bearer_required(header)), "capacity": limit.capacity,
+                             "rate": limit.per_minute / 60.0})
+    principal = principal_of(rows)
+    if not rows[0][4]:
+        wait_s = _wait_s(f"api_key:{principal.key_id}", limit)
+        raise RateLimited(f"Rate limit of this API key reached; retry in {wait_s:.1f}s", retry_after_s=round(wait_s, 1))
+    return principal

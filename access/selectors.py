@@ -40,17 +40,28 @@ def parse_bearer(header: str | None) -> str | None:
 
 def principal_from_header(header: str | None, *, require_admin: bool = False) -> Principal:
     """Authenticate an ``Authorization`` header value; raise 401/403 platform errors."""
-    raw = parse_bearer(header)
-    if raw is None:
-        raise AuthenticationRequired()
-    rows = fetch(_KEY_SQL, {"hash": api_key_digest(raw)})  # on every request: a prepared statement
-    if not rows:
-        raise AuthenticationRequired("Invalid or revoked API key")
-    key_id, name, scopes, last_used_at = rows[0]
-    now = timezone.now()
-    if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
-    principal = Principal(key_id=key_id, name=name, scopes=tuple(scopes))
+    rows = fetch(_KEY_SQL, {"hash": api_key_digest(bearer_required(header))})  # on every request: prepared
+    principal = principal_of(rows)
     if require_admin and not principal.is_admin:
         raise PermissionDenied("This route needs an API key with the admin scope")
     return principal
+
+
+def bearer_required(header: str | None) -> str:
+    """The raw key of a bearer header (401 without one)."""
+    raw = parse_bearer(header)
+    if raw is None:
+        raise AuthenticationRequired()
+    return raw
+
+
+def principal_of(rows: list[tuple]) -> Principal:
+    """The principal of a key row ``(id, name, scopes, last_used_at, ...)`` found by its hash (401
+    when none); the key's ``last_used_at`` is touched at most once a minute."""
+    if not rows:
+        raise AuthenticationRequired("Invalid or revoked API key")
+    key_id, name, scopes, last_used_at = rows[0][:4]
+    now = timezone.now()
+    if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
+    return Principal(key_id=key_id, name=name, scopes=tuple(scopes))

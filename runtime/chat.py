@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from access.selectors import Principal, principal_from_header
+from access.ratelimit import RateLimit, api_key_admit
+from access.selectors import Principal
 from runtime.config import RuntimeSettings
 from runtime.db import db
 from runtime.delegation import PoolDelegator
@@ -159,14 +159,12 @@ def _resolve(model: str) -> tuple[str, TemplateSpec]:
 Resolved = tuple[str, TemplateSpec]
 
 
-def chat_admit(*, header: str | None, model: str | None, admit: Callable[[Principal], None] | None = None,
+def chat_admit(*, header: str | None, model: str | None, rate_limit: RateLimit | None = None,
                ) -> tuple[Principal, Resolved | None]:
     """What a chat request needs from the database before its run, in one crossing: the API key
-    (401/403), then ``admit`` (the key's rate limit), then what ``model`` names (404), unless it is
-    the router or the request could not be parsed (``model`` None)."""
-    principal = principal_from_header(header)
-    if admit is not None:
-        admit(principal)
+    (401) with a token from its bucket (``rate_limit``: 429), then what ``model`` names (404),
+    unless it is the router or the request could not be parsed (``model`` None)."""
+    principal = api_key_admit(header, limit=rate_limit)
     if model is None or model == ROUTER_MODEL:
         return principal, None
     return principal, _resolve(model)

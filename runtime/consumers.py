@@ -17,7 +17,6 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 
-from access.ratelimit import rate_limit_take
 from access.selectors import Principal, principal_from_header
 from platform_site.errors import (
     InvalidRequest,
@@ -25,7 +24,6 @@ from platform_site.errors import (
     NotFound,
     PayloadTooLarge,
     PlatformError,
-    RateLimited,
     platform_error_body,
 )
 from runtime import streaming
@@ -35,16 +33,6 @@ from runtime.errors import SessionCancelled, UpstreamLLMError
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
-
-
-def api_key_rate_check(principal: Principal) -> None:
-    """Per API key token bucket (API_KEY_RATE_LIMIT), shared by all server processes (429)."""
-    limit = get_runtime().settings.api_key_rate
-    if limit is None:
-        return
-    wait_s = rate_limit_take(key=f"api_key:{principal.key_id}", limit=limit)
-    if wait_s is not None:
-        raise RateLimited(f"Rate limit of this API key reached; retry in {wait_s:.1f}s", retry_after_s=round(wait_s, 1))
 
 
 class PlatformHttpConsumer(AsyncHttpConsumer):
@@ -198,7 +186,7 @@ class ChatCompletionsConsumer(PlatformHttpConsumer):
         except PlatformError as exc:
             request, problem = None, exc
         principal, resolved = await db(chat_admit)(header=self.header(), model=request and request.model,
-                                                   admit=api_key_rate_check)
+                                                   rate_limit=get_runtime().settings.api_key_rate)
         if problem is not None:
             raise problem
         run = await get_runtime().open(request, api_key_id=principal.key_id, resolved=resolved)
@@ -215,7 +203,7 @@ class ProvideClarificationConsumer(PlatformHttpConsumer):
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
         # a continuation is a run: the same rate limit as a chat (key and budget in one crossing)
-        await db(chat_admit)(header=self.header(), model=None, admit=api_key_rate_check)
+        await db(chat_admit)(header=self.header(), model=None, rate_limit=get_runtime().settings.api_key_rate)
         data = self.parse_json(body)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
             raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from access.ratelimit import RateLimit, rate_limit_take
+from access.ratelimit import RateLimit, api_key_admit, rate_limit_take
 from catalog.entrypoints import EntrypointError, check_entrypoint_allowed, load_entrypoint
 from catalog.netguard import UnsafeURL, check_url
 from runtime.config import RuntimeSettings
@@ -123,6 +123,31 @@ def test_token_bucket_is_shared_and_refills():
     wait = rate_limit_take(key="t:a", limit=limit)
     assert wait is not None and 0 < wait <= 1.0
     assert rate_limit_take(key="t:b", limit=limit) is None  # buckets are per key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chat_requests_key_and_its_token_are_checked_together():
+    """One statement: a valid key takes a token from its own bucket (429 with the wait when
+    empty); a wrong or revoked key takes nothing (no bucket for it) and gets 401."""
+    from access.models import RateBucket
+    from access.services import api_key_create, api_key_revoke
+    from platform_site.errors import AuthenticationRequired, RateLimited
+
+    limit = RateLimit.parse("60/min,burst=2")
+    issued = api_key_create(name="bucketed")
+    header = f"Bearer {issued.raw}"
+    assert [api_key_admit(header, limit=limit).key_id for _ in range(2)] == [issued.key.pk] * 2
+    with pytest.raises(RateLimited) as refused:
+        api_key_admit(header, limit=limit)
+    assert 0 < refused.value.details["retry_after_s"] <= 1.0
+    assert RateBucket.objects.get(key=f"api_key:{issued.key.pk}").tokens < 1
+    revoked = api_key_create(name="revoked")
+    api_key_revoke(key=revoked.key)
+    for bad in ("Bearer not-a-key", "", "Basic abc", f"Bearer {revoked.raw}"):
+        with pytest.raises(AuthenticationRequired):
+            api_key_admit(bad, limit=limit)
+    assert list(RateBucket.objects.values_list("key", flat=True)) == [f"api_key:{issued.key.pk}"]
+    assert api_key_admit(header, limit=None).key_id == issued.key.pk  # no limit: the key alone
 
 
 def test_rate_limit_syntax():
