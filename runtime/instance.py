@@ -249,7 +249,8 @@ class AgentInstance:
             else:
                 saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
             history = list(fresh_history) if fresh_history is not None else list(saved[1])
-            ctx = self._context(session_id, task, saved, SessionRecorder(next_seq=len(history)))
+            recorder = SessionRecorder(next_seq=len(history))
+            ctx = self._context(session_id, task, saved, recorder)
             ctx.extra.update(delegation)
             if self.llm is None:
                 raise LLMError(self.llm_problem)
@@ -263,13 +264,13 @@ class AgentInstance:
                      if name in specs and self._permitted(specs[name])}
             agent = kind(
                 spec=self.spec, ctx=ctx, history=history, tools=tools, rules=self.rules,
-                llm=self.llm, recorder=ctx.store, events=sink,
+                llm=self.llm, recorder=recorder, events=sink,
                 retriever=self._retrieve if self.uses_retrieval else None,
             )
             self._agent = agent
             await sink.start()
             outcome = await self._loop(agent, ctx)
-            await ctx.store.flush()  # the last step's write is in before the end is recorded
+            await recorder.flush()  # the last step's write is in before the end is recorded
         except asyncio.CancelledError:
             await asyncio.shield(self._end(session_id, ctx, SessionState.CANCELLED, error="cancelled"))
             raise

@@ -5,7 +5,7 @@ services. The recorder keeps the next message sequence number of the session,
 so appends need no extra read.
 
 A step's write is sent as the step ends, and the run goes on while it commits: the next
-LLM call overlaps it (measured: ~1 ms less per step). Writes stay in order: each one, and
+LLM call overlaps it (interleaved A/B: ~0.3 ms less per step). Writes stay in order: each one, and
 the run's end (``flush``), waits for the one before, whose failure surfaces there.
 """
 
@@ -57,10 +57,16 @@ class SessionRecorder:
         self._pending: asyncio.Future | None = None
 
     async def flush(self) -> None:
-        """Wait for the step write in flight, if any (raising its error)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
+        """Wait for the step write in flight, if any (raising its error, once). A cancel of the
+        waiting task leaves the write going and still pending, so the run's end waits for it."""
+        pending = self._pending
+        if pending is None:
+            return
+        try:
+            await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._pending = None
 
     async def _step(self, ctx: ToolContext, messages: list[dict[str, Any]], **kwargs: Any) -> None:
         """Send a step's write (after the previous one is in) and go on while it commits."""

@@ -4,6 +4,7 @@ surfaces at the next write or at ``flush`` (the run's end)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -94,3 +95,29 @@ async def test_a_failed_write_surfaces_at_the_next_write_and_at_flush(run, monke
     with pytest.raises(DatabaseError, match="went away"):
         await recorder.flush()
     await recorder.flush()  # reported once: nothing is left in flight
+
+
+async def test_a_cancelled_wait_leaves_the_write_pending_for_the_end(run, monkeypatch):
+    """A run cancelled while it waits for a step's write: the write goes on, and the end's flush
+    still waits for it (so the end is recorded after it, never before)."""
+    ctx, recorder = run
+    release = threading.Event()
+    original = session_services.session_step_record
+
+    def held(**kwargs):
+        assert release.wait(10), "the write was never released"
+        try:
+            return original(**kwargs)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(session_services, "session_step_record", held)
+    await recorder.append_messages(ctx, [{"role": "assistant", "content": "a"}])
+    waiting = asyncio.create_task(recorder.append_messages(ctx, [{"role": "user", "content": "b"}]))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await recorder.flush()  # the end's flush: the first write, not lost to the cancel
+    assert (await sync_to_async(_stored)(ctx.session_id))[0] == [(0, "a")]
