@@ -154,6 +154,10 @@ def _reply_of(body: bytes) -> LLMReply:
         raise LLMProtocolError(f"LLM sent a response that is not valid JSON: {_short(str(exc))}") from exc
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list):
+        error = data.get("error") if isinstance(data, dict) else None
+        if error:  # an error in a 200 body (some gateways answer so)
+            detail = error.get("message", error) if isinstance(error, dict) else error
+            raise LLMProtocolError(f"LLM response has no choices but an error: {_short(str(detail))}")
         raise LLMProtocolError("LLM response has no choices")
     message = choices[0].get("message") if isinstance(choices[0], dict) else None
     if not isinstance(message, dict):
@@ -166,7 +170,7 @@ def _reply_of(body: bytes) -> LLMReply:
         arguments = function.get("arguments") or ""
         if not isinstance(arguments, str):  # some servers send the object itself
             arguments = json.dumps(arguments, ensure_ascii=False)
-        calls.append(ToolCall(id=call.get("id") or f"call_{i}", name=function["name"], arguments=arguments))
+        calls.append(ToolCall(id=str(call.get("id") or f"call_{i}"), name=function["name"], arguments=arguments))
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return LLMReply(
         content=_text_of(message.get("content")),

@@ -68,10 +68,13 @@ async def test_a_body_that_is_not_json(scripted_llm):
 
 
 async def test_bodies_that_are_json_but_no_completion(scripted_llm):
-    scripted_llm.enqueue(garbage('{"choices": []}'), garbage('["a list"]'), garbage('{"choices": [{"index": 0}]}'))
+    scripted_llm.enqueue(garbage('{"choices": []}'), garbage('["a list"]'), garbage('{"choices": [{"index": 0}]}'),
+                         garbage('{"error": {"message": "quota exceeded", "type": "insufficient_quota"}}'))
     await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "^LLM response has no choices$")
     await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "^LLM response has no choices$")
     await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError, "no message in its first choice")
+    await _refused(_client(scripted_llm.base_url, max_retries=0), LLMProtocolError,
+                   "^LLM response has no choices but an error: quota exceeded$")
 
 
 async def test_lenient_reading_of_what_compatible_servers_send(scripted_llm):
