@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from access.selectors import (
+    KEY_SQL,
     Principal,
     bearer_required,
     principal_from_header,
@@ -18,26 +19,24 @@ from access.services import api_key_digest
 from platform_site.errors import RateLimited
 from platform_site.sql import fetch
 
-_TAKE = """
+# A bucket refilled since its last take (``b``: the stored row), and the take of one token from it.
+_LEVEL_NOW = ("LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at)"
+              " * %(rate)s)")
+_TAKE_ON_CONFLICT = f"""ON CONFLICT (key) DO UPDATE SET tokens = {_LEVEL_NOW} - 1, updated_at = clock_timestamp()
+    WHERE {_LEVEL_NOW} >= 1
+    RETURNING tokens"""
+_TAKE = f"""
 INSERT INTO rate_buckets AS b (key, tokens, updated_at)
 VALUES (%(key)s, %(capacity)s - 1, clock_timestamp())
-ON CONFLICT (key) DO UPDATE SET
-    tokens = LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) - 1,
-    updated_at = clock_timestamp()
-WHERE LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) >= 1
-RETURNING tokens
+{_TAKE_ON_CONFLICT}
 """
 # The caller's key and a token from its bucket in one statement: nothing is taken unless the key is valid.
-_KEY_TAKE = """
-WITH k AS (SELECT id, name, scopes, last_used_at FROM api_keys WHERE key_hash = %(hash)s AND revoked_at IS NULL),
+_KEY_TAKE = f"""
+WITH k AS ({KEY_SQL}),
 taken AS (
     INSERT INTO rate_buckets AS b (key, tokens, updated_at)
     SELECT 'api_key:' || k.id, %(capacity)s - 1, clock_timestamp() FROM k
-    ON CONFLICT (key) DO UPDATE SET
-        tokens = LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) - 1,
-        updated_at = clock_timestamp()
-    WHERE LEAST(%(capacity)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) >= 1
-    RETURNING tokens
+    {_TAKE_ON_CONFLICT}
 )
 SELECT id, name, scopes, last_used_at, EXISTS (SELECT 1 FROM taken) FROM k
 """
@@ -70,10 +69,18 @@ class RateLimit:
             raise ValueError(f"invalid rate limit {text!r}")
         return cls(per_minute=rate, capacity=burst)
 
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    def params(self) -> dict[str, float]:
+        """The bucket's SQL parameters (``capacity``, ``rate`` per second)."""
+        return {"capacity": self.capacity, "rate": self.per_second}
+
 
 def rate_limit_take(*, key: str, limit: RateLimit) -> float | None:
     """Take one token from bucket ``key``; None when allowed, else seconds until a token is back."""
-    params = {"key": key[:200], "capacity": limit.capacity, "rate": limit.per_minute / 60.0}
+    params = {"key": key[:200], **limit.params()}
     if fetch(_TAKE, params):
         return None
     return _wait_s(params["key"], limit)
@@ -83,9 +90,8 @@ def _wait_s(key: str, limit: RateLimit) -> float:
     """Seconds until bucket ``key`` holds a token again."""
     row = next(iter(fetch(_LEVEL, {"key": key}, prepare=False)), None)
     tokens, elapsed = (row[0], float(row[1])) if row else (0.0, 0.0)
-    rate = limit.per_minute / 60.0
-    current = min(limit.capacity, tokens + elapsed * rate)
-    return max((1 - current) / rate, 0.01)
+    current = min(limit.capacity, tokens + elapsed * limit.per_second)
+    return max((1 - current) / limit.per_second, 0.01)
 
 
 def api_key_admit(header: str | None, *, limit: RateLimit | None) -> Principal:
@@ -93,8 +99,7 @@ def api_key_admit(header: str | None, *, limit: RateLimit | None) -> Principal:
     ``RateLimited`` with the wait), in one statement on every chat request (prepared)."""
     if limit is None:
         return principal_from_header(header)
-    rows = fetch(_KEY_TAKE, {"hash": api_key_digest(bearer_required(header)), "capacity": limit.capacity,
-                             "rate": limit.per_minute / 60.0})
+    rows = fetch(_KEY_TAKE, {"hash": api_key_digest(bearer_required(header)), **limit.params()})
     principal = principal_of(rows)
     if not rows[0][4]:
         wait_s = _wait_s(f"api_key:{principal.key_id}", limit)

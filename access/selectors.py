@@ -13,7 +13,7 @@ from platform_site.errors import AuthenticationRequired, PermissionDenied
 from platform_site.sql import fetch
 
 _TOUCH_EVERY = timedelta(minutes=1)
-_KEY_SQL = "SELECT id, name, scopes, last_used_at FROM api_keys WHERE key_hash = %(hash)s AND revoked_at IS NULL"
+KEY_SQL = "SELECT id, name, scopes, last_used_at FROM api_keys WHERE key_hash = %(hash)s AND revoked_at IS NULL"
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def parse_bearer(header: str | None) -> str | None:
 
 def principal_from_header(header: str | None, *, require_admin: bool = False) -> Principal:
     """Authenticate an ``Authorization`` header value; raise 401/403 platform errors."""
-    rows = fetch(_KEY_SQL, {"hash": api_key_digest(bearer_required(header))})  # on every request: prepared
+    rows = fetch(KEY_SQL, {"hash": api_key_digest(bearer_required(header))})  # on every request: prepared
     principal = principal_of(rows)
     if require_admin and not principal.is_admin:
         raise PermissionDenied("This route needs an API key with the admin scope")
