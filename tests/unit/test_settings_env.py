@@ -9,16 +9,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-READ = ("import json, django; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps([s.CSRF_TRUSTED_ORIGINS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None)]))")
+PROXY = "[s.CSRF_TRUSTED_ORIGINS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None)]"
+
+
+def _read(expression: str, unset: tuple[str, ...], **env: str):
+    """``expression`` over Django's settings (``s``) in a fresh process: ``unset`` variables removed
+    from this environment, ``env`` added."""
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    environ.update(DJANGO_SETTINGS_MODULE="platform_site.settings.base", **env)
+    code = ("import json, django; django.setup(); from django.conf import settings as s; "
+            f"print(json.dumps({expression}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _settings(**env: str) -> list:
-    environ = {k: v for k, v in os.environ.items() if k not in ("CSRF_TRUSTED_ORIGINS", "TRUST_X_FORWARDED_PROTO")}
-    environ.update(DJANGO_SETTINGS_MODULE="platform_site.settings.base", **env)
-    done = subprocess.run([sys.executable, "-c", READ], cwd=ROOT, env=environ, capture_output=True, text=True,
-                          timeout=60, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _read(PROXY, ("CSRF_TRUSTED_ORIGINS", "TRUST_X_FORWARDED_PROTO"), **env)
 
 
 def test_proxy_settings_are_off_unless_configured():
@@ -54,16 +61,11 @@ def test_documented_defaults_are_the_defaults():
 
 
 def _prepare_threshold(**env: str):
-    read = ("import django; django.setup(); from django.conf import settings as s; "
-            "print(s.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'unset'))")
-    environ = {k: v for k, v in os.environ.items() if k != "DB_PREPARED_STATEMENTS"}
-    environ.update(DJANGO_SETTINGS_MODULE="platform_site.settings.base", **env)
-    done = subprocess.run([sys.executable, "-c", read], cwd=ROOT, env=environ, capture_output=True, text=True,
-                          timeout=60, check=True)
-    return done.stdout.strip().splitlines()[-1]
+    return _read("s.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'unset')",
+                 ("DB_PREPARED_STATEMENTS",), **env)
 
 
 def test_prepared_statements_are_on_unless_turned_off():
     """On (psycopg's threshold 5; ``fetch`` prepares at once), off for a pooler that cannot keep them."""
-    assert _prepare_threshold() == "5"
-    assert _prepare_threshold(DB_PREPARED_STATEMENTS="false") == "None"
+    assert _prepare_threshold() == 5
+    assert _prepare_threshold(DB_PREPARED_STATEMENTS="false") is None
