@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from access.ratelimit import RateLimit, api_key_admit
 from access.selectors import Principal
 from runtime.config import RuntimeSettings
-from runtime.db import db
+from runtime.db import db, db_start
 from runtime.delegation import PoolDelegator
 from runtime.errors import InvalidChatRequest, UnsupportedParameter
 from runtime.events import EventSink
-from runtime.instance import RunResult
+from runtime.instance import RunResult, start_tool_names
 from runtime.llm import LLMClient
 from runtime.pool import AgentPool
 from runtime.router import ROUTER_MODEL, route
@@ -111,24 +112,30 @@ class ChatRun:
     result: RunResult | None = field(default=None)
 
 
-def _open_new(spec: TemplateSpec, request: ChatRequest, api_key_id: int | None, instance,
-              routing: dict | None = None) -> tuple[str, str, list, dict]:
-    """Create the session on ``instance`` (``researching``, instance ``busy``); its id, task, messages
-    and the specs of the tools it starts with (read here: one crossing to the database, not two)."""
-    from catalog.selectors import tool_specs_by_name
-
+def _opening(spec: TemplateSpec, request: ChatRequest) -> tuple[str, list[dict[str, Any]]]:
+    """A new session's task and first messages: the request's, its last user message framed by
+    the template."""
     task = last_user_text(request)
     pack = spec.content.prompt_pack
     messages = [m.model_dump(exclude_none=True) for m in request.messages]
-    for i in range(len(messages) - 1, -1, -1):  # the task, framed by the template
+    for i in range(len(messages) - 1, -1, -1):
         if messages[i]["role"] == "user":
             messages[i] = {"role": "user", "content": pack.render("initial_user_request", task=task, current_date=_today())}
             break
-    session = session_services.session_start(
-        instance_id=instance.id, template_version_id=spec.version_id, task=task, messages=messages,
-        api_key_id=api_key_id, routing=routing,
-    )
-    return str(session.pk), task, messages, tool_specs_by_name(names=instance.tool_names())
+    return task, messages
+
+
+def _starting_tools(spec: TemplateSpec) -> dict:
+    """The specs of the tools a new session of ``spec`` starts with."""
+    from catalog.selectors import tool_specs_by_name
+
+    return tool_specs_by_name(names=start_tool_names(spec))
+
+
+def _template_for(name: str) -> Resolved:
+    """The template ``name`` (404 when unknown) with its sessions' starting tools."""
+    spec = template_selectors.template_spec_get(name=name)
+    return Resolved("template", spec, _starting_tools(spec))
 
 
 def _today() -> str:
@@ -145,18 +152,25 @@ def _continue(session_id: str, text: str, spec: TemplateSpec, instance_id) -> No
     )
 
 
-def _resolve(model: str) -> tuple[str, TemplateSpec]:
+@dataclass(frozen=True)
+class Resolved:
+    """What a request's ``model`` names: a template (``tool_specs``: what a new session of it
+    starts with), or a waiting session (``session``) and the template version it runs."""
+
+    kind: Literal["template", "session"]
+    spec: TemplateSpec
+    tool_specs: dict | None = None  # always read for a template (``_template_for``)
+
+
+def _resolve(model: str) -> Resolved:
     """What ``model`` names: a template (404 when unknown), or a session waiting for the user's
     answer, with the template version it runs (404 when unknown, 409 when not waiting)."""
     if session_selectors.is_session_id(model):
         view = session_selectors.session_get(session_id=model)
         if view.state != SessionState.WAITING_FOR_CLARIFICATION:
             raise SessionNotWaiting(f"Session {model} is {view.state}, not waiting for clarification", state=view.state)
-        return "session", template_selectors.template_spec_for_version(version_id=view.template_version_id)
-    return "template", template_selectors.template_spec_get(name=model)
-
-
-Resolved = tuple[str, TemplateSpec]
+        return Resolved("session", template_selectors.template_spec_for_version(version_id=view.template_version_id))
+    return _template_for(model)
 
 
 def chat_admit(*, header: str | None, model: str | None, rate_limit: RateLimit | None = None,
@@ -238,21 +252,31 @@ class Runtime:
         if request.model == ROUTER_MODEL:
             choice = await route(last_user_text(request), settings=self.settings.router, llm=self._router_llm())
             logger.info("router chose %s (%s, score %.3f)", choice.template, choice.method, choice.score)
-            spec = await db(template_selectors.template_spec_get)(name=choice.template)
+            resolved = await db(_template_for)(choice.template)
             routing = choice.as_dict()
         else:
-            kind, spec = resolved or await db(_resolve)(request.model)
-            if kind == "session":
-                return await self.resume(request.model, spec, last_user_text(request),
+            resolved = resolved or await db(_resolve)(request.model)
+            if resolved.kind == "session":
+                return await self.resume(request.model, resolved.spec, last_user_text(request),
                                          include_usage=request.include_usage, sampling=request.sampling)
+        spec = resolved.spec
+        task, messages = _opening(spec, request)
         instance = await self.pool.acquire(spec)
+        session_id = str(uuid.uuid4())
+        # The session's write goes out now and its run starts at once (its first LLM call overlaps
+        # the write); the response starts only once the session is in the database.
+        opening = db_start(session_services.session_start, session_id=session_id, instance_id=instance.id,
+                           template_version_id=spec.version_id, task=task, messages=messages,
+                           api_key_id=api_key_id, routing=routing)
+        chat_run = self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
+                               tool_specs=resolved.tool_specs, sampling=request.sampling, opening=opening)
         try:
-            session_id, task, messages, tool_specs = await db(_open_new)(spec, request, api_key_id, instance, routing)
-        except BaseException:
-            await self.pool.release(instance)
+            await asyncio.shield(opening)
+        except BaseException:  # not opened (the run records nothing), or this request is cancelled
+            chat_run.task.cancel()
+            await asyncio.wait([chat_run.task])
             raise
-        return await self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
-                                 tool_specs=tool_specs, sampling=request.sampling)
+        return chat_run
 
     async def resume(self, session_id: str, spec: TemplateSpec, text: str, *, include_usage: bool = False,
                      sampling: dict | None = None) -> ChatRun:
@@ -264,18 +288,19 @@ class Runtime:
         except BaseException:
             await self.pool.release(instance)
             raise
-        return await self._start(instance, session_id, include_usage, sampling=sampling)
+        return self._start(instance, session_id, include_usage, sampling=sampling)
 
-    async def _start(self, instance, session_id: str, include_usage: bool, *, task: str = "",
-                     fresh_history: list | None = None, tool_specs: dict | None = None,
-                     sampling: dict | None = None) -> ChatRun:
+    def _start(self, instance, session_id: str, include_usage: bool, *, task: str = "",
+               fresh_history: list | None = None, tool_specs: dict | None = None,
+               sampling: dict | None = None, opening: asyncio.Future | None = None) -> ChatRun:
         queue: asyncio.Queue = asyncio.Queue()
         sink = EventSink(session_id, queue)
 
         async def run() -> RunResult:
             try:
                 return await instance.run_session(session_id, sink, task=task, fresh_history=fresh_history,
-                                                  delegator=self.delegator, tool_specs=tool_specs, sampling=sampling)
+                                                  delegator=self.delegator, tool_specs=tool_specs, sampling=sampling,
+                                                  opening=opening)
             finally:
                 self.running.pop(session_id, None)
                 await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))

@@ -61,6 +61,15 @@ class RunResult:
     iteration: int = 0
 
 
+def start_tool_names(spec: TemplateSpec) -> list[str]:
+    """Tools loaded at session start: system, required, and (static strategy) the allowlist."""
+    policy = spec.content.tool_policy
+    retrieval = policy.strategy == "retrieval"
+    names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + ([] if retrieval else policy.allowlist)
+    denied = set(policy.denylist)
+    return [n for n in dict.fromkeys(names) if n not in denied]
+
+
 def _load(session_id: str | None, tool_names: list[str]):
     """Tool specs (every run: hot-load) and, for a resumed session, its saved state."""
     from catalog.selectors import tool_specs_by_name
@@ -162,11 +171,7 @@ class AgentInstance:
         return self.spec.content.tool_policy.strategy == "retrieval"
 
     def tool_names(self) -> list[str]:
-        """Tools loaded at session start: system, required, and (static strategy) the allowlist."""
-        policy = self.spec.content.tool_policy
-        names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + ([] if self.uses_retrieval else policy.allowlist)
-        denied = set(policy.denylist)
-        return [n for n in dict.fromkeys(names) if n not in denied]
+        return start_tool_names(self.spec)
 
     def _executable(self, spec) -> Executable:
         key = (spec.name, spec.revision)
@@ -195,21 +200,27 @@ class AgentInstance:
     async def run_session(
         self, session_id: str, sink: EventSink, *, task: str = "", fresh_history: list[dict] | None = None,
         lineage: tuple[str, ...] = (), depth: int = 0, delegator=None, tool_specs: dict | None = None,
-        sampling: dict | None = None,
+        sampling: dict | None = None, opening: asyncio.Future | None = None,
     ) -> RunResult:
         """Run a session (already marked ``researching`` on this instance, which is ``busy``)
         until it finishes, waits for the user, fails or is cancelled; then reset to ``idle``.
 
         ``fresh_history`` is a new session's messages (nothing to load; ``tool_specs`` may carry
-        the tools read in the session's opening transaction); otherwise the session's state is
-        read from the database — any process may continue any session.
+        the tools it starts with, read beforehand); otherwise the session's state is read from the
+        database — any process may continue any session. ``opening``: the new session's own write
+        (``session_start``), still in flight; the run starts meanwhile, and its first write, any
+        tool and its end wait for it. If it fails, nothing is recorded and the instance, whose row
+        it did not move, is idle again (the opener reports the error).
         """
+        if opening is not None and (fresh_history is None or tool_specs is None):
+            raise ValueError("an opening run starts from its fresh history and tool specs")
         async with self._lock:
             self.status = InstanceStatus.BUSY
             self.current_session = session_id
             try:
                 return await self._run(session_id, sink, task=task, fresh_history=fresh_history,
-                                       tool_specs=tool_specs, delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
+                                       tool_specs=tool_specs, opening=opening,
+                                       delegation={"lineage": lineage or (self.spec.name,), "depth": depth,
                                                    "delegator": delegator, "sampling": sampling or {}})
             finally:
                 await asyncio.shield(self._release())
@@ -240,7 +251,7 @@ class AgentInstance:
         return ctx
 
     async def _run(self, session_id: str, sink: EventSink, *, task: str, fresh_history: list[dict] | None,
-                   tool_specs: dict | None, delegation: dict) -> RunResult:
+                   tool_specs: dict | None, opening: asyncio.Future | None, delegation: dict) -> RunResult:
         ctx: ToolContext | None = None
         obs.correlation_id.set(session_id)
         try:
@@ -249,7 +260,7 @@ class AgentInstance:
             else:
                 saved, specs = await db(_load)(None if fresh_history is not None else session_id, self.tool_names())
             history = list(fresh_history) if fresh_history is not None else list(saved[1])
-            recorder = SessionRecorder(next_seq=len(history))
+            recorder = SessionRecorder(next_seq=len(history), opening=opening)
             ctx = self._context(session_id, task, saved, recorder)
             ctx.extra.update(delegation)
             if self.llm is None:
@@ -324,6 +335,11 @@ class AgentInstance:
         """Record how the run ended and put this instance back to ``idle`` (through ``resetting``, its
         in-memory reset done first), in one transaction."""
         recorder = ctx.store if ctx is not None and isinstance(ctx.store, SessionRecorder) else None
+        if recorder is not None and not await recorder.opened():  # no session: nothing to record
+            self.reset()
+            self.status = InstanceStatus.IDLE  # as its row still says: the opening never moved it
+            return RunResult(session_id=session_id, state=SessionState.FAILED, text="the session could not be opened",
+                             error_code="internal_error")
         if recorder is not None:
             try:  # a run that failed or was cancelled may have a step write in flight: in first
                 await recorder.flush()

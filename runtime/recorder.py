@@ -6,7 +6,8 @@ so appends need no extra read.
 
 A step's write is sent as the step ends, and the run goes on while it commits: the next
 LLM call overlaps it (interleaved A/B: ~0.3 ms less per step). Writes stay in order: each one, and
-the run's end (``flush``), waits for the one before, whose failure surfaces there.
+the run's end (``flush``), waits for the one before, whose failure surfaces there. A new
+session's own write (``opening``) is the first of them: the run starts while it commits.
 """
 
 from __future__ import annotations
@@ -51,10 +52,23 @@ class SessionRecorder:
     (one database crossing fewer per session; nothing is held past the end).
     """
 
-    def __init__(self, next_seq: int) -> None:
+    def __init__(self, next_seq: int, *, opening: asyncio.Future | None = None) -> None:
         self.next_seq = next_seq
         self.final_step: dict[str, Any] | None = None
-        self._pending: asyncio.Future | None = None
+        self._opening = opening  # the session's own write, if the run started before it was in
+        self._pending: asyncio.Future | None = opening
+
+    async def opened(self) -> bool:
+        """Whether the session is in the database (its opening write waited for, if in flight)."""
+        if self._opening is None:
+            return True
+        try:
+            await asyncio.shield(self._opening)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
 
     async def flush(self) -> None:
         """Wait for the step write in flight, if any (raising its error, once). A cancel of the

@@ -110,13 +110,17 @@ _START_SQL = _START_TEMPLATE.format(columns=", ".join(connection.ops.quote_name(
                                     values=", ".join(f"%(f_{f.column})s" for f in _session_columns))
 
 
-def session_start(*, instance_id, messages: list[dict[str, Any]], **create: Any) -> Session:
-    """Create a session and start it on ``instance_id``: ``inited → researching`` (the row is
-    inserted in its started form), instance ``idle → busy``, with the first messages.
+def session_start(*, instance_id, messages: list[dict[str, Any]], session_id: uuid.UUID | str | None = None,
+                  **create: Any) -> Session:
+    """Create a session (``session_id``: chosen by the caller, so it can be used before the row is
+    in) and start it on ``instance_id``: ``inited → researching`` (the row is inserted in its started
+    form), instance ``idle → busy``, with the first messages.
 
     One statement (atomic by itself): nothing is written unless the instance was free;
     otherwise ``InvalidTransition``. The row's values come from the model's own defaults.
     """
+    if session_id is not None:
+        create["id"] = uuid.UUID(str(session_id))
     session = _session_new(**create, state=SessionState.RESEARCHING, instance_id=instance_id)
     params = {f"f_{f.column}": f.get_db_prep_save(f.pre_save(session, add=True), connection)
               for f in _session_columns}

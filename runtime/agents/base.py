@@ -172,6 +172,7 @@ class BaseAgent:
         ctx = self.ctx
         tool = self.tools[action.name]
         await self.events.action(ctx.iteration, action)
+        await self.recorder.flush()  # a tool may read or refer to the session: what precedes it is in
         started = time.perf_counter()
         status, error = "ok", ""
         try:

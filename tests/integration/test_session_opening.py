@@ -1,0 +1,149 @@
+"""A new session's write and its first LLM call overlap: the run starts while the session's
+row goes in, the response starts only once it is in, and a session that cannot be opened
+records nothing and leaves its instance free for the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import threading
+
+import pytest
+from django.db import DatabaseError, connection
+
+from runtime.chat import ChatRequest, Runtime
+from runtime.config import RuntimeSettings
+from sessions_app import services as session_services
+from sessions_app.models import AgentInstance, InstanceStatus, Session, SessionMessage
+from tests.e2e.helpers import final, think
+from tests.fakes.llm_server import tool_call
+
+MODEL = "research_agent"
+
+
+@pytest.fixture
+def defaults(transactional_db):
+    from runtime.defaults import load_defaults
+
+    load_defaults()
+
+
+@pytest.fixture
+async def runtime(defaults, scripted_llm):
+    runtime = Runtime(dataclasses.replace(RuntimeSettings.from_django(), llm_base_url=scripted_llm.base_url))
+    yield runtime
+    for task in runtime._background:
+        task.cancel()
+    await runtime.pool.close()
+    await asyncio.get_running_loop().shutdown_default_executor()  # the db() worker threads
+    gc.collect()  # ... and their connections, so the test database can be dropped
+
+
+def two_calls(body: dict):
+    """The forced reasoning call, then the final answer (each session: two LLM calls)."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("function", {}).get("name") == "reasoning_tool":
+        return think()
+    return tool_call("final_answer_tool", final("4"))
+
+
+def request(text: str = "What is 2+2?") -> ChatRequest:
+    return ChatRequest(model=MODEL, messages=[{"role": "user", "content": text}])
+
+
+def _on_worker(fn):
+    """``fn`` as a db() worker runs it, closing that thread's connection after (the test database
+    is dropped later)."""
+    def call(**kwargs):
+        try:
+            return fn(**kwargs)
+        finally:
+            connection.close()
+    return call
+
+
+def _stored(session_id: str):
+    session = Session.objects.filter(pk=session_id).first()
+    messages = list(SessionMessage.objects.filter(session_id=session_id).order_by("seq").values_list("role", flat=True))
+    return session, messages
+
+
+async def test_the_first_llm_call_overlaps_the_sessions_write(runtime, scripted_llm, monkeypatch):
+    asked = threading.Event()
+    scripted_llm.set_responder(lambda body: (asked.set(), two_calls(body))[1])
+    original = session_services.session_start
+
+    def held_until_asked(**kwargs):  # in only once the run has called the LLM: it must not wait for us
+        assert asked.wait(10), "the run did not call the LLM before the session's write was in"
+        return original(**kwargs)
+
+    monkeypatch.setattr(session_services, "session_start", _on_worker(held_until_asked))
+    chat_run = await runtime.open(request(), api_key_id=None)
+    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
+    assert session is not None and session.state == "researching"  # in before the response starts
+
+    result = await chat_run.task
+    assert (result.state, result.text) == ("completed", "4")
+    session, roles = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
+    assert session.state == "completed" and session.iteration == 1
+    assert roles == ["user", "assistant", "tool", "assistant", "tool"]  # the first step's write came after the row
+
+
+@pytest.mark.parametrize("failure", [DatabaseError("the database went away"), "instance taken"])
+async def test_a_session_that_cannot_be_opened_records_nothing_and_frees_its_instance(
+        runtime, scripted_llm, monkeypatch, failure):
+    scripted_llm.set_responder(two_calls)
+    original = session_services.session_start
+    instance_ids = []
+
+    def failing(**kwargs):
+        instance_ids.append(kwargs["instance_id"])
+        if isinstance(failure, Exception):
+            raise failure
+        # another process took the instance's row meanwhile: the compare-and-set refuses it
+        AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.RESETTING)
+        try:
+            return original(**kwargs)
+        finally:
+            AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.IDLE)
+
+    monkeypatch.setattr(session_services, "session_start", _on_worker(failing))
+    with pytest.raises(Exception) as raised:
+        await runtime.open(request(), api_key_id=None)
+    assert "went away" in str(raised.value) or "cannot go from resetting to busy" in str(raised.value)
+    assert not runtime.running
+    assert await asyncio.to_thread(_on_worker(lambda: (Session.objects.count(), SessionMessage.objects.count()))) \
+        == (0, 0)
+
+    monkeypatch.setattr(session_services, "session_start", _on_worker(original))
+    chat_run = await runtime.open(request(), api_key_id=None)  # the same instance serves the next one
+    result = await chat_run.task
+    assert result.state == "completed"
+    assert [i.id for i in runtime.pool.instances()] == instance_ids
+    instance = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance_ids[0])))
+    assert (instance.status, instance.sessions_served) == (InstanceStatus.IDLE, 1)
+
+
+async def test_a_request_cancelled_while_its_session_opens_cancels_the_session(runtime, scripted_llm, monkeypatch):
+    scripted_llm.set_responder(two_calls)
+    original, entered, release = session_services.session_start, threading.Event(), threading.Event()
+
+    def slow(**kwargs):
+        entered.set()
+        assert release.wait(10)
+        return original(**kwargs)
+
+    monkeypatch.setattr(session_services, "session_start", _on_worker(slow))
+    opener = asyncio.create_task(runtime.open(request(), api_key_id=None))
+    assert await asyncio.to_thread(entered.wait, 10)
+    (session_id,) = runtime.running
+    opener.cancel()  # the client went away before the response started
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await opener
+    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(session_id)))
+    assert session.state == "cancelled"  # not left researching on a busy instance
+    (instance,) = runtime.pool.instances()
+    row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance.id)))
+    assert row.status == InstanceStatus.IDLE
