@@ -35,7 +35,15 @@ from retrieval import fusion, memindex, selectors
 from retrieval.embedders import get_embedder, get_sentence_embedder
 from retrieval.models import ToolSearchDoc
 from retrieval.selectors import Candidate, ToolFilter
-from retrieval.text import query_parts, text_hash, tool_text
+from retrieval.text import (
+    DESCRIPTION_WEIGHT,
+    NAME_WEIGHT,
+    PARAMETERS_PREFIX,
+    PARAMETERS_WEIGHT,
+    query_parts,
+    text_hash,
+    tool_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +69,18 @@ class RefreshReport:
 
 # -- indexing -------------------------------------------------------------------------------
 
+# BM25F: each line's lexemes counted with its field's weight (``retrieval.text``), summed per lexeme.
 _TERMS_SQL = f"""
-    WITH lex AS (
-        SELECT d.tool_id, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+    WITH line AS (
+        SELECT d.tool_id, l.text, CASE WHEN l.n = 1 THEN {NAME_WEIGHT}
+            WHEN starts_with(l.text, %(parameters)s) THEN {PARAMETERS_WEIGHT} ELSE {DESCRIPTION_WEIGHT} END AS weight
         FROM retrieval_tool_docs d
-        CROSS JOIN LATERAL unnest(to_tsvector('{selectors.TS_CONFIG}'::regconfig, d.text)) AS u
-        WHERE d.tool_id = ANY(%s)
+        CROSS JOIN LATERAL unnest(string_to_array(d.text, E'\n')) WITH ORDINALITY AS l(text, n)
+        WHERE d.tool_id = ANY(%(ids)s)
+    ), lex AS (
+        SELECT line.tool_id, u.lexeme, sum(line.weight * coalesce(array_length(u.positions, 1), 1)) AS tf
+        FROM line CROSS JOIN LATERAL unnest(to_tsvector('{selectors.TS_CONFIG}'::regconfig, line.text)) AS u
+        GROUP BY line.tool_id, u.lexeme
     ), len AS (
         SELECT tool_id, sum(tf) AS n FROM lex GROUP BY tool_id
     ), upd AS (
@@ -93,7 +107,7 @@ def _docs_write(texts: dict[int, str]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM retrieval_tool_terms WHERE tool_id = ANY(%s)", [ids])
-        cursor.execute(_TERMS_SQL, [ids])
+        cursor.execute(_TERMS_SQL, {"ids": ids, "parameters": PARAMETERS_PREFIX})
     selectors.collection_stats_forget()  # now (this transaction reads its own writes) and after commit
     transaction.on_commit(selectors.collection_stats_forget)
 

@@ -165,6 +165,40 @@ def test_keyword_doc_follows_text_changes(catalog):
     assert doc.length == sum(ToolSearchTerm.objects.filter(doc=doc).values_list("tf", flat=True))
 
 
+def test_keyword_terms_weigh_the_name_and_description_above_the_parameters(catalog):
+    """BM25F: a lexeme's tf sums its occurrences weighted by line (name 3, description 2,
+    parameters 1), the doc length likewise; so a tool named for a word outranks one whose
+    parameters merely mention it."""
+    named = tool_create(name="glacier_report", description="Ice coverage of a mountain range.",
+                        parameters=_p(range="Mountain range name"))
+    mentioned = tool_create(name="hiking_trails", description="Trails of a mountain range.",
+                            parameters=_p(region="Region, e.g. a glacier or a valley"))
+    tf = dict(ToolSearchTerm.objects.filter(doc_id=named.pk).values_list("lexeme", "tf"))
+    assert (tf["glacier"], tf["ice"], tf["name"]) == (3, 2, 1)
+    assert tf["mountain"] == 2 + 1  # once in the description, once in the parameters
+    assert tf["rang"] == 2 + 1 + 1  # ... and the parameter's name too
+    assert ToolSearchTerm.objects.get(doc_id=mentioned.pk, lexeme="glacier").tf == 1
+    doc = ToolSearchDoc.objects.get(tool=named)
+    assert doc.length == sum(tf.values())
+    hits = tool_search(query="glacier", top_k=5, mode="keyword")
+    assert [h.name for h in hits[:2]] == ["glacier_report", "hiking_trails"]
+
+
+def test_the_bm25f_migration_writes_the_terms_the_indexer_writes(catalog):
+    import importlib
+
+    rebuild = importlib.import_module("retrieval.migrations.0006_bm25f_terms").REBUILD
+
+    def index():
+        return (sorted(ToolSearchTerm.objects.values_list("doc_id", "lexeme", "tf", "doc_length")),
+                sorted(ToolSearchDoc.objects.values_list("tool_id", "length")))
+
+    written = index()
+    with connection.cursor() as cursor:
+        cursor.execute(rebuild)
+    assert written[0] and index() == written
+
+
 def test_reindex_command_is_resumable(catalog, capsys):
     call_command("reindex_embeddings", "--no-progress")
     assert "embedded 0" in capsys.readouterr().out
