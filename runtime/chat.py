@@ -263,20 +263,13 @@ class Runtime:
         task, messages = _opening(spec, request)
         instance = await self.pool.acquire(spec)
         session_id = str(uuid.uuid4())
-        # The session's write goes out now and its run starts at once (its first LLM call overlaps
-        # the write); the response starts only once the session is in the database.
+        # The session's write goes out now and its run starts at once: the response and the first
+        # LLM call overlap the write (the run's first write, any tool and its end wait for it).
         opening = db_start(session_services.session_start, session_id=session_id, instance_id=instance.id,
                            template_version_id=spec.version_id, task=task, messages=messages,
                            api_key_id=api_key_id, routing=routing)
-        chat_run = self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
-                               tool_specs=resolved.tool_specs, sampling=request.sampling, opening=opening)
-        try:
-            await asyncio.shield(opening)
-        except BaseException:  # not opened (the run records nothing), or this request is cancelled
-            chat_run.task.cancel()
-            await asyncio.wait([chat_run.task])
-            raise
-        return chat_run
+        return self._start(instance, session_id, request.include_usage, task=task, fresh_history=messages,
+                           tool_specs=resolved.tool_specs, sampling=request.sampling, opening=opening)
 
     async def resume(self, session_id: str, spec: TemplateSpec, text: str, *, include_usage: bool = False,
                      sampling: dict | None = None) -> ChatRun:

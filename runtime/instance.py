@@ -209,8 +209,8 @@ class AgentInstance:
         the tools it starts with, read beforehand); otherwise the session's state is read from the
         database — any process may continue any session. ``opening``: the new session's own write
         (``session_start``), still in flight; the run starts meanwhile, and its first write, any
-        tool and its end wait for it. If it fails, nothing is recorded and the instance, whose row
-        it did not move, is idle again (the opener reports the error).
+        tool and its end wait for it. If it fails, the run fails with its reason, nothing is
+        recorded, and the instance, whose row it did not move, is idle again.
         """
         if opening is not None and (fresh_history is None or tool_specs is None):
             raise ValueError("an opening run starts from its fresh history and tool specs")
@@ -335,11 +335,13 @@ class AgentInstance:
         """Record how the run ended and put this instance back to ``idle`` (through ``resetting``, its
         in-memory reset done first), in one transaction."""
         recorder = ctx.store if ctx is not None and isinstance(ctx.store, SessionRecorder) else None
-        if recorder is not None and not await recorder.opened():  # no session: nothing to record
+        unopened = await recorder.opening_error() if recorder is not None else None
+        if unopened is not None:  # no session: nothing to record
+            logger.error("session %s could not be opened: %s", session_id, unopened, extra={"correlation_id": session_id})
             self.reset()
             self.status = InstanceStatus.IDLE  # as its row still says: the opening never moved it
-            return RunResult(session_id=session_id, state=SessionState.FAILED, text="the session could not be opened",
-                             error_code="internal_error")
+            return RunResult(session_id=session_id, state=SessionState.FAILED, error_code="internal_error",
+                             text=f"The session could not be opened: {unopened}")
         if recorder is not None:
             try:  # a run that failed or was cancelled may have a step write in flight: in first
                 await recorder.flush()

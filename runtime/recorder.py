@@ -58,17 +58,18 @@ class SessionRecorder:
         self._opening = opening  # the session's own write, if the run started before it was in
         self._pending: asyncio.Future | None = opening
 
-    async def opened(self) -> bool:
-        """Whether the session is in the database (its opening write waited for, if in flight)."""
+    async def opening_error(self) -> Exception | None:
+        """Why the session is not in the database (its opening write failed), or None: it is
+        (the write waited for, if still in flight)."""
         if self._opening is None:
-            return True
+            return None
         try:
             await asyncio.shield(self._opening)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            return False
-        return True
+        except Exception as exc:
+            return exc
+        return None
 
     async def flush(self) -> None:
         """Wait for the step write in flight, if any (raising its error, once). A cancel of the

@@ -1,6 +1,7 @@
-"""A new session's write and its first LLM call overlap: the run starts while the session's
-row goes in, the response starts only once it is in, and a session that cannot be opened
-records nothing and leaves its instance free for the next one."""
+"""A new session's write, its response and its first LLM call overlap: the run starts while the
+session's row goes in, its writes land after it, a session that cannot be opened fails with the
+reason, records nothing and leaves its instance free for the next one, and a cancel that comes
+meanwhile ends it cancelled."""
 
 from __future__ import annotations
 
@@ -79,10 +80,7 @@ async def test_the_first_llm_call_overlaps_the_sessions_write(runtime, scripted_
         return original(**kwargs)
 
     monkeypatch.setattr(session_services, "session_start", _on_worker(held_until_asked))
-    chat_run = await runtime.open(request(), api_key_id=None)
-    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
-    assert session is not None and session.state == "researching"  # in before the response starts
-
+    chat_run = await runtime.open(request(), api_key_id=None)  # at once: the write is on its way
     result = await chat_run.task
     assert (result.state, result.text) == ("completed", "4")
     session, roles = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
@@ -109,9 +107,10 @@ async def test_a_session_that_cannot_be_opened_records_nothing_and_frees_its_ins
             AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.IDLE)
 
     monkeypatch.setattr(session_services, "session_start", _on_worker(failing))
-    with pytest.raises(Exception) as raised:
-        await runtime.open(request(), api_key_id=None)
-    assert "went away" in str(raised.value) or "cannot go from resetting to busy" in str(raised.value)
+    failed = await (await runtime.open(request(), api_key_id=None)).task
+    assert (failed.state, failed.error_code) == ("failed", "internal_error")
+    assert failed.text.startswith("The session could not be opened: ")
+    assert "went away" in failed.text or "cannot go from resetting to busy" in failed.text
     assert not runtime.running
     assert await asyncio.to_thread(_on_worker(lambda: (Session.objects.count(), SessionMessage.objects.count()))) \
         == (0, 0)
@@ -125,7 +124,7 @@ async def test_a_session_that_cannot_be_opened_records_nothing_and_frees_its_ins
     assert (instance.status, instance.sessions_served) == (InstanceStatus.IDLE, 1)
 
 
-async def test_a_request_cancelled_while_its_session_opens_cancels_the_session(runtime, scripted_llm, monkeypatch):
+async def test_a_session_cancelled_while_it_opens_ends_cancelled(runtime, scripted_llm, monkeypatch):
     scripted_llm.set_responder(two_calls)
     original, entered, release = session_services.session_start, threading.Event(), threading.Event()
 
@@ -135,15 +134,15 @@ async def test_a_request_cancelled_while_its_session_opens_cancels_the_session(r
         return original(**kwargs)
 
     monkeypatch.setattr(session_services, "session_start", _on_worker(slow))
-    opener = asyncio.create_task(runtime.open(request(), api_key_id=None))
+    chat_run = await runtime.open(request(), api_key_id=None)
     assert await asyncio.to_thread(entered.wait, 10)
-    (session_id,) = runtime.running
-    opener.cancel()  # the client went away before the response started
+    canceller = asyncio.create_task(runtime.cancel(chat_run.session_id))  # as when the client goes away
+    await asyncio.sleep(0.05)
+    assert not canceller.done()  # the run's end waits for the session's write ...
     release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await opener
-    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(session_id)))
-    assert session.state == "cancelled"  # not left researching on a busy instance
+    assert await canceller == "cancelled"  # ... and then records it
+    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
+    assert session.state == "cancelled"
     (instance,) = runtime.pool.instances()
     row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance.id)))
     assert row.status == InstanceStatus.IDLE
