@@ -111,6 +111,11 @@ class ChatRun:
     include_usage: bool = False
     result: RunResult | None = field(default=None)
 
+    def cancel(self) -> None:
+        """Cancel the run, though never before its first step: a task cancelled before it starts
+        never runs its body, so the instance would not go back to the pool nor the session end."""
+        asyncio.get_running_loop().call_soon(self.task.cancel)
+
 
 def _opening(spec: TemplateSpec, request: ChatRequest) -> tuple[str, list[dict[str, Any]]]:
     """A new session's task and first messages: the request's, its last user message framed by
@@ -242,7 +247,7 @@ class Runtime:
                 run = self.running.get(message.get("session_id", ""))
                 if run is not None:
                     logger.info("cancel of session %s from another process", run.session_id)
-                    run.task.cancel()
+                    run.cancel()
 
     async def open(self, request: ChatRequest, *, api_key_id: int | None, resolved: Resolved | None = None) -> ChatRun:
         """Open (or continue) the run ``request`` asks for; ``resolved`` is :func:`chat_admit`'s
@@ -316,7 +321,7 @@ class Runtime:
         await self.ensure_started()
         chat_run = self.running.get(session_id)
         if chat_run is not None:
-            chat_run.task.cancel()
+            chat_run.cancel()
             try:
                 await chat_run.task
             except (asyncio.CancelledError, Exception):

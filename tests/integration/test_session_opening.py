@@ -146,3 +146,13 @@ async def test_a_session_cancelled_while_it_opens_ends_cancelled(runtime, script
     (instance,) = runtime.pool.instances()
     row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance.id)))
     assert row.status == InstanceStatus.IDLE
+
+
+async def test_a_cancel_before_the_runs_first_step_still_ends_it_and_frees_the_instance(runtime, scripted_llm):
+    scripted_llm.set_responder(two_calls)
+    chat_run = await runtime.open(request(), api_key_id=None)
+    assert await runtime.cancel(chat_run.session_id) == "cancelled"  # the run has not taken a step yet
+    (instance,) = runtime.pool.instances()
+    assert runtime.pool._idle[instance.spec.version_id] == [instance]  # back in the pool
+    row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance.id)))
+    assert row.status == InstanceStatus.IDLE
