@@ -301,7 +301,8 @@ class Runtime:
                                                   opening=opening)
             finally:
                 self.running.pop(session_id, None)
-                await asyncio.shield(self.pool.release(instance, still_active=instance.spec.is_active_version))
+                await asyncio.shield(self.pool.release(
+                    instance, still_active=instance.spec.is_active_version and instance.usable))
                 queue.put_nowait(END)
 
         chat_run = ChatRun(session_id=session_id, queue=queue, task=asyncio.create_task(run()), include_usage=include_usage)

@@ -156,7 +156,16 @@ class AgentInstance:
             await self.public_http.aclose()
         if self.llm is not None:
             await self.llm.aclose()
-        await self._transition(InstanceStatus.STOPPED)
+        try:
+            await self._transition(InstanceStatus.STOPPED)
+        except InvalidTransition:  # its row was stopped already (by another process's housekeeping)
+            self.status = InstanceStatus.STOPPED
+
+    @property
+    def usable(self) -> bool:
+        """False once its row is known not to be ours to run sessions on (see ``_end``): the pool
+        drops it instead of handing it out again."""
+        return self.status != InstanceStatus.STOPPED
 
     async def _transition(self, to: str, session_id: str | None = None, served: bool = False) -> None:
         rss = obs.process_rss() if to == InstanceStatus.IDLE else None
@@ -226,8 +235,9 @@ class AgentInstance:
                 await asyncio.shield(self._release())
 
     async def _release(self) -> None:
-        """Reset (in memory) and back to ``idle``, unless the session's end did both already."""
-        if self.status == InstanceStatus.IDLE:
+        """Reset (in memory) and back to ``idle``, unless the session's end did both already (or
+        found the instance unusable)."""
+        if self.status in (InstanceStatus.IDLE, InstanceStatus.STOPPED):
             return
         self.sessions_served += 1
         self.reset()
@@ -339,7 +349,9 @@ class AgentInstance:
         if unopened is not None:  # no session: nothing to record
             logger.error("session %s could not be opened: %s", session_id, unopened, extra={"correlation_id": session_id})
             self.reset()
-            self.status = InstanceStatus.IDLE  # as its row still says: the opening never moved it
+            # The opening moves nothing unless the row was idle. If it was not (another process's
+            # housekeeping stopped it, say), this instance is not usable: the pool drops it.
+            self.status = InstanceStatus.STOPPED if isinstance(unopened, InvalidTransition) else InstanceStatus.IDLE
             return RunResult(session_id=session_id, state=SessionState.FAILED, error_code="internal_error",
                              text=f"The session could not be opened: {unopened}")
         if recorder is not None:

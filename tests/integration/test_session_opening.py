@@ -88,40 +88,61 @@ async def test_the_first_llm_call_overlaps_the_sessions_write(runtime, scripted_
     assert roles == ["user", "assistant", "tool", "assistant", "tool"]  # the first step's write came after the row
 
 
-@pytest.mark.parametrize("failure", [DatabaseError("the database went away"), "instance taken"])
-async def test_a_session_that_cannot_be_opened_records_nothing_and_frees_its_instance(
-        runtime, scripted_llm, monkeypatch, failure):
-    scripted_llm.set_responder(two_calls)
-    original = session_services.session_start
+async def _failed_opening(runtime, monkeypatch, failing) -> list:
+    """A session whose opening ``failing`` breaks: it fails with the reason and records nothing;
+    the ids of the instances it was opened on."""
     instance_ids = []
 
-    def failing(**kwargs):
+    def opening(**kwargs):
         instance_ids.append(kwargs["instance_id"])
-        if isinstance(failure, Exception):
-            raise failure
-        # another process took the instance's row meanwhile: the compare-and-set refuses it
-        AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.RESETTING)
-        try:
-            return original(**kwargs)
-        finally:
-            AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.IDLE)
+        return failing(**kwargs)
 
-    monkeypatch.setattr(session_services, "session_start", _on_worker(failing))
+    monkeypatch.setattr(session_services, "session_start", _on_worker(opening))
     failed = await (await runtime.open(request(), api_key_id=None)).task
     assert (failed.state, failed.error_code) == ("failed", "internal_error")
     assert failed.text.startswith("The session could not be opened: ")
-    assert ("went away" if isinstance(failure, Exception) else "cannot go from resetting to busy") in failed.text
     assert not runtime.running
-    assert await asyncio.to_thread(_on_worker(lambda: (Session.objects.count(), SessionMessage.objects.count()))) \
-        == (0, 0)
+    counts = await asyncio.to_thread(_on_worker(lambda: (Session.objects.count(), SessionMessage.objects.count())))
+    assert counts == (0, 0)
+    return instance_ids, failed.text
 
+
+async def _next_session_completes(runtime, monkeypatch, original):
     monkeypatch.setattr(session_services, "session_start", _on_worker(original))
-    chat_run = await runtime.open(request(), api_key_id=None)  # the same instance serves the next one
-    result = await chat_run.task
-    assert result.state == "completed"
-    assert [i.id for i in runtime.pool.instances()] == instance_ids
-    instance = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance_ids[0])))
-    assert (instance.status, instance.sessions_served) == (InstanceStatus.IDLE, 1)
+    chat_run = await runtime.open(request(), api_key_id=None)
+    assert (await chat_run.task).state == "completed"
+
+
+async def test_a_database_error_at_the_opening_records_nothing_and_frees_the_instance(
+        runtime, scripted_llm, monkeypatch):
+    scripted_llm.set_responder(two_calls)
+    original = session_services.session_start
+
+    def failing(**kwargs):
+        raise DatabaseError("the database went away")
+
+    (instance_id,), reason = await _failed_opening(runtime, monkeypatch, failing)
+    assert "went away" in reason
+    await _next_session_completes(runtime, monkeypatch, original)
+    assert [i.id for i in runtime.pool.instances()] == [instance_id]  # the same instance served it
+    row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance_id)))
+    assert (row.status, row.sessions_served) == (InstanceStatus.IDLE, 1)
+
+
+async def test_an_instance_stopped_elsewhere_fails_its_opening_and_leaves_the_pool(runtime, scripted_llm, monkeypatch):
+    scripted_llm.set_responder(two_calls)
+    original = session_services.session_start
+
+    def stopped_meanwhile(**kwargs):  # another process's housekeeping stopped the instance's row
+        AgentInstance.objects.filter(pk=kwargs["instance_id"]).update(status=InstanceStatus.STOPPED)
+        return original(**kwargs)
+
+    (stopped_id,), reason = await _failed_opening(runtime, monkeypatch, stopped_meanwhile)
+    assert "cannot go from stopped to busy" in reason
+    assert runtime.pool.instances() == []  # dropped, not handed out again to fail every session
+    await _next_session_completes(runtime, monkeypatch, original)
+    (fresh,) = runtime.pool.instances()
+    assert fresh.id != stopped_id
 
 
 async def test_a_session_cancelled_while_it_opens_ends_cancelled(runtime, scripted_llm, monkeypatch):
