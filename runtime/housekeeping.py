@@ -1,7 +1,7 @@
 """Background upkeep of a server process: heartbeats, draining superseded instances, reaping dead ones.
 
 Every ``interval_s``: the process renews its place in the cancel group; its instances send a
-heartbeat (with RSS);
+heartbeat (with RSS), and idle ones whose rows another process stopped leave the pool;
 idle instances of a template version that is no longer active are stopped;
 instances of any host whose heartbeat is older than ``stale_after_s`` (their
 process died) are stopped and their running sessions failed.
@@ -32,9 +32,11 @@ async def housekeeping_once(runtime, *, stale_after_s: float) -> None:
     pool = runtime.pool
     instances = pool.instances()
     if instances:
-        await db(session_services.instances_heartbeat)(
+        stopped = await db(session_services.instances_heartbeat)(
             instance_ids=[i.id for i in instances], memory_rss_bytes=obs.process_rss()
         )
+        if stopped and (dropped := await pool.drop_stopped(stopped)):
+            logger.warning("dropped %d idle instance(s) whose rows another process stopped", dropped)
         active = await db(_active_version_ids)({i.spec.template_id for i in instances})
         await pool.drain(keep_version_ids=active)
     reaped = await db(session_services.instances_stop_stale)(

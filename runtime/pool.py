@@ -105,10 +105,18 @@ class AgentPool:
 
     async def drain(self, *, keep_version_ids: set[int]) -> int:
         """Stop idle instances whose version is not in ``keep_version_ids`` (superseded)."""
+        return await self._drop_idle(lambda i: i.spec.version_id not in keep_version_ids)
+
+    async def drop_stopped(self, instance_ids: set) -> int:
+        """Drop idle instances whose rows were stopped elsewhere (a busy one leaves the pool when
+        its next session cannot open on it)."""
+        return await self._drop_idle(lambda i: i.id in instance_ids)
+
+    async def _drop_idle(self, doomed_if) -> int:
         async with self._changed:
-            doomed = [i for vid, idle in self._idle.items() if vid not in keep_version_ids for i in idle]
-            for vid in [v for v in self._idle if v not in keep_version_ids]:
-                self._idle[vid] = []
+            doomed = [i for idle in self._idle.values() for i in idle if doomed_if(i)]
+            for vid, idle in self._idle.items():
+                self._idle[vid] = [i for i in idle if not doomed_if(i)]
         for instance in doomed:
             await self._discard(instance)
         return len(doomed)

@@ -370,10 +370,14 @@ def instances_stop_dead(*, host: str, alive_pids: set[int], reason: str) -> int:
     return instances_stop(instance_ids=dead, reason=reason)
 
 
-def instances_heartbeat(*, instance_ids: list, memory_rss_bytes: int) -> None:
+def instances_heartbeat(*, instance_ids: list, memory_rss_bytes: int) -> set:
+    """Heartbeat of a process's instances; the ids of those whose rows were stopped meanwhile (by
+    another process's housekeeping, say), which must not serve again."""
     AgentInstance.objects.filter(pk__in=instance_ids).exclude(status=InstanceStatus.STOPPED).update(
         heartbeat_at=timezone.now(), memory_rss_bytes=memory_rss_bytes
     )
+    return set(AgentInstance.objects.filter(pk__in=instance_ids, status=InstanceStatus.STOPPED)
+               .values_list("pk", flat=True))
 
 
 @transaction.atomic

@@ -177,3 +177,18 @@ async def test_a_cancel_before_the_runs_first_step_still_ends_it_and_frees_the_i
     assert runtime.pool._idle[instance.spec.version_id] == [instance]  # back in the pool
     row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance.id)))
     assert row.status == InstanceStatus.IDLE
+
+
+async def test_housekeeping_drops_an_idle_instance_stopped_elsewhere(runtime, scripted_llm):
+    from runtime.housekeeping import housekeeping_once
+
+    scripted_llm.set_responder(two_calls)
+    assert (await (await runtime.open(request(), api_key_id=None)).task).state == "completed"
+    (instance,) = runtime.pool.instances()
+    await asyncio.to_thread(_on_worker(  # another process's housekeeping stopped it
+        lambda: AgentInstance.objects.filter(pk=instance.id).update(status=InstanceStatus.STOPPED)))
+    await housekeeping_once(runtime, stale_after_s=90)
+    assert runtime.pool.instances() == []  # gone before a session could fail on it
+    assert (await (await runtime.open(request(), api_key_id=None)).task).state == "completed"
+    (fresh,) = runtime.pool.instances()
+    assert fresh.id != instance.id
