@@ -218,8 +218,9 @@ class AgentInstance:
         the tools it starts with, read beforehand); otherwise the session's state is read from the
         database — any process may continue any session. ``opening``: the new session's own write
         (``session_start``), still in flight; the run starts meanwhile, and its first write, any
-        tool and its end wait for it. If it fails, the run fails with its reason, nothing is
-        recorded, and the instance, whose row it did not move, is idle again.
+        tool and its end wait for it. If it fails, the run fails with its reason and nothing is
+        recorded; the instance, whose row it did not move, is idle again, or unusable (``usable``)
+        when its row was not idle to begin with.
         """
         if opening is not None and (fresh_history is None or tool_specs is None):
             raise ValueError("an opening run starts from its fresh history and tool specs")
