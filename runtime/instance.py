@@ -374,7 +374,10 @@ class AgentInstance:
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
             if final_step is not None:  # the history stays whole
                 await db(session_services.session_step_record)(session_id=session_id, **final_step, **progress)
-            await self._transition(InstanceStatus.RESETTING)
+            try:
+                await self._transition(InstanceStatus.RESETTING)
+            except InvalidTransition:  # its row was stopped too (another process's reaper): not ours
+                self.status = InstanceStatus.STOPPED
         obs.SESSIONS_FINISHED.labels(self.spec.name, state).inc()
         return RunResult(
             session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,

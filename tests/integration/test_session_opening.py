@@ -1,7 +1,7 @@
 """A new session's write, its response and its first LLM call overlap: the run starts while the
 session's row goes in, its writes land after it, a session that cannot be opened fails with the
 reason, records nothing and leaves its instance free for the next one, and a cancel that comes
-meanwhile ends it cancelled."""
+meanwhile ends it cancelled. An instance whose row another process stopped leaves the pool."""
 
 from __future__ import annotations
 
@@ -192,3 +192,27 @@ async def test_housekeeping_drops_an_idle_instance_stopped_elsewhere(runtime, sc
     assert (await (await runtime.open(request(), api_key_id=None)).task).state == "completed"
     (fresh,) = runtime.pool.instances()
     assert fresh.id != instance.id
+
+
+async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_leaves_the_pool(
+        runtime, scripted_llm):
+    asked, release = threading.Event(), threading.Event()
+
+    def first_call_held(body):
+        if not asked.is_set():
+            asked.set()
+            assert release.wait(10)
+        return two_calls(body)
+
+    scripted_llm.set_responder(first_call_held)
+    chat_run = await runtime.open(request(), api_key_id=None)
+    assert await asyncio.to_thread(asked.wait, 10)
+    (instance,) = runtime.pool.instances()
+    await asyncio.to_thread(_on_worker(  # what another process's reaper does when heartbeats are late
+        lambda: session_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
+    release.set()
+    await chat_run.task  # the end cannot be recorded, but the run still ends without an error
+    assert runtime.pool.instances() == []
+    session, roles = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
+    assert session.state == "failed" and session.error == "stopped sending heartbeats"
+    assert roles[-1] == "tool"  # the history is whole: the final step was written on its own
