@@ -29,7 +29,7 @@ from runtime.events import EventSink
 from runtime.llm import LLMClient, LLMError, LLMSettings
 from runtime.local_llm import LocalLLMError, attach
 from runtime.net import public_http_client, shared_ssl_context
-from runtime.recorder import SessionRecorder, progress_of
+from runtime.recorder import SessionNotOpened, SessionRecorder, progress_of
 from runtime.rules import parse_rules, policy_rules
 from runtime.tools.agent_tool import AgentExecutable
 from runtime.tools.base import SourceRef, ToolContext
@@ -298,6 +298,8 @@ class AgentInstance:
             raise
         except (LLMError, ModelMisbehaved) as exc:
             return await self._end(session_id, ctx, SessionState.FAILED, error=str(exc), code="llm_error")
+        except SessionNotOpened:  # not a bug: the end reports why, and records nothing
+            return await self._end(session_id, ctx, SessionState.FAILED)
         except Exception as exc:  # a bug: fail the session with the reason, log the traceback
             logger.exception("session %s crashed", session_id, extra={"correlation_id": session_id})
             return await self._end(session_id, ctx, SessionState.FAILED,

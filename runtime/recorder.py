@@ -22,6 +22,10 @@ from runtime.tools.base import SourceRef, ToolContext
 from sessions_app import services as session_services
 
 
+class SessionNotOpened(Exception):
+    """The session's opening write failed: there is no session to record into (``flush``)."""
+
+
 def progress_of(ctx: ToolContext) -> dict[str, Any]:
     """The session columns that mirror the in-memory run state (a snapshot: the containers the
     run goes on changing are copied, since a write may serialise them after the run moved on)."""
@@ -72,13 +76,20 @@ class SessionRecorder:
         return None
 
     async def flush(self) -> None:
-        """Wait for the step write in flight, if any (raising its error, once). A cancel of the
-        waiting task leaves the write going and still pending, so the run's end waits for it."""
+        """Wait for the step write in flight, if any (raising its error, once; ``SessionNotOpened``
+        for the opening's). A cancel of the waiting task leaves the write going and still pending,
+        so the run's end waits for it."""
         pending = self._pending
         if pending is None:
             return
         try:
             await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if pending is self._opening:
+                raise SessionNotOpened(str(exc)) from exc
+            raise
         finally:
             if pending.done():
                 self._pending = None

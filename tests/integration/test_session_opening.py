@@ -114,7 +114,7 @@ async def _next_session_completes(runtime, monkeypatch, original):
 
 
 async def test_a_database_error_at_the_opening_records_nothing_and_frees_the_instance(
-        runtime, scripted_llm, monkeypatch):
+        runtime, scripted_llm, monkeypatch, caplog):
     scripted_llm.set_responder(two_calls)
     original = session_services.session_start
 
@@ -123,6 +123,8 @@ async def test_a_database_error_at_the_opening_records_nothing_and_frees_the_ins
 
     (instance_id,), reason = await _failed_opening(runtime, monkeypatch, failing)
     assert "went away" in reason
+    logged = [r.getMessage() for r in caplog.records if r.name == "runtime.instance"]
+    assert logged and all("could not be opened" in m for m in logged)  # reported once, not as a crash
     await _next_session_completes(runtime, monkeypatch, original)
     assert [i.id for i in runtime.pool.instances()] == [instance_id]  # the same instance served it
     row = await asyncio.to_thread(_on_worker(lambda: AgentInstance.objects.get(pk=instance_id)))
