@@ -100,7 +100,7 @@ _START_TEMPLATE = """
     ), messages AS (
         INSERT INTO session_messages (session_id, seq, role, message, created_at)
         SELECT %(session)s, m.ord - 1, m.message ->> 'role', m.message, now()
-        FROM unnest(%(messages)s::jsonb[]) WITH ORDINALITY AS m(message, ord)
+        FROM jsonb_array_elements(%(messages)s) WITH ORDINALITY AS m(message, ord)
         WHERE EXISTS (SELECT 1 FROM created)
     )
     SELECT count(*) FROM created
@@ -126,7 +126,7 @@ def session_start(*, instance_id, messages: list[dict[str, Any]], session_id: uu
               for f in _session_columns}
     params.update(session=str(session.pk), instance=str(instance_id), busy=InstanceStatus.BUSY,
                   allowed=[s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
-                  messages=[Jsonb(m) for m in messages])
+                  messages=Jsonb(messages))
     ((created,),) = fetch(_START_SQL, params)
     if not created:
         current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
@@ -245,7 +245,7 @@ _STEP_INSERTS = """
     messages AS (
         INSERT INTO session_messages (session_id, seq, role, message, created_at)
         SELECT %(session)s, %(first_seq)s + m.ord - 1, m.message ->> 'role', m.message, now()
-        FROM unnest(%(messages)s::jsonb[]) WITH ORDINALITY AS m(message, ord)
+        FROM jsonb_array_elements(%(messages)s) WITH ORDINALITY AS m(message, ord)
         WHERE {guard}
     ), execution AS (
         INSERT INTO tool_executions (session_id, tool_id, tool_name, tool_call_id, iteration, arguments, result,
@@ -272,7 +272,7 @@ def _step_params(session_id, *, messages: list[dict[str, Any]], first_seq: int,
     arguments = execution.get("arguments", {})
     # x_: the execution's own fields, apart from the session's (``session_end`` binds both)
     return {
-        "session": str(session_id), "first_seq": first_seq, "messages": [Jsonb(m) for m in messages],
+        "session": str(session_id), "first_seq": first_seq, "messages": Jsonb(messages),
         "executed": bool(execution), "x_tool_id": execution.get("tool_id"),
         "x_tool_name": execution.get("tool_name", ""), "x_tool_call_id": execution.get("tool_call_id", "")[:100],
         "x_iteration": execution.get("iteration", 0),

@@ -152,3 +152,24 @@ def test_a_started_session_has_the_model_defaults():
         (0, "system"), (1, "user")]
     stored.save()  # the returned object is a saved row, not a new one
     assert Session.objects.filter(pk=session.pk).count() == 1
+
+
+# Quotes, backslashes, braces, JSON in a string, non-Latin text, an emoji, nesting, empty content:
+# what a JSON parameter must carry unchanged (an array of them once needed per-element escaping).
+AWKWARD = [
+    {"role": "system", "content": 'say "hi" \\ then {"a": [1, 2]} \\"quoted\\"'},
+    {"role": "user", "content": "Привет, 世界 🙂\ttab\nnewline"},
+    {"role": "assistant", "content": "",
+     "tool_calls": [{"id": "c'1", "type": "function", "function": {"name": "t", "arguments": '{"q": "a\\\\b"}'}}]},
+    {"role": "tool", "tool_call_id": "c'1", "content": "[] {} , ; NULL null"},
+]
+
+
+def test_messages_are_stored_exactly_and_in_order_by_start_step_and_end():
+    _, instance, session = _started(messages=AWKWARD)
+    assert session_step_record(session_id=session.pk, messages=AWKWARD[::-1], first_seq=4, **PROGRESS) == 8
+    session_end(session_id=session.pk, instance_id=instance.pk, to="completed", result="ok",
+                final_step={"messages": AWKWARD[1:3], "first_seq": 8}, **PROGRESS)
+    rows = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "role", "message"))
+    expected = AWKWARD + AWKWARD[::-1] + AWKWARD[1:3]
+    assert rows == [(i, m["role"], m) for i, m in enumerate(expected)]
