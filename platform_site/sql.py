@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from django.db import connection
+from psycopg import pq
 
 
 def fetch(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = True) -> list[tuple]:
@@ -27,4 +28,5 @@ def fetch(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = Tru
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params or {}, prepare=prepare)
-        return cursor.fetchall() if cursor.description is not None else []
+        # the result's status, not ``description``: that builds a Column object per column
+        return cursor.fetchall() if cursor.pgresult.status == pq.ExecStatus.TUPLES_OK else []

@@ -28,3 +28,7 @@ def test_prepare_false_leaves_no_prepared_statement():
 
 def test_a_statement_without_rows_gives_an_empty_list():
     assert fetch("SET LOCAL statement_timeout = 0", prepare=False) == []
+
+
+def test_a_query_that_matches_nothing_gives_an_empty_list():
+    assert fetch("SELECT 1 AS nothing_probe WHERE %(n)s::int > 1", {"n": 1}) == []
