@@ -25,14 +25,32 @@ _SPECS_BY_NAME_SQL = (f"SELECT {', '.join(_FIELDS)} FROM tools "
                       "WHERE name = ANY(%(names)s) AND (is_active OR NOT %(active_only)s)")
 
 
+# Specs already built, by their whole row: a row read again (every session start reads the same
+# few) gives the same spec without decoding and validating it again; any change is a new row.
+_built: dict[tuple, ToolSpec] = {}
+_BUILT_MAX = 2048
+
+
+def _spec_of_row(row: tuple) -> ToolSpec:
+    key = tuple(tuple(v) if isinstance(v, list) else v for v in row)  # tags: a list, unhashable
+    spec = _built.get(key)
+    if spec is None:
+        fields = dict(zip(_FIELDS, row, strict=True))
+        for name in ("parameters", "endpoint"):  # Django's connection loads jsonb as text; its ORM decodes
+            fields[name] = json.loads(fields[name]) if fields[name] is not None else {}
+        spec = _spec(fields)
+        if len(_built) >= _BUILT_MAX:
+            _built.clear()
+        _built[key] = spec
+    return spec
+
+
 def tool_specs_by_name(*, names: Iterable[str], active_only: bool = True) -> dict[str, ToolSpec]:
     """The named tools' specs (read at every session start: a prepared statement, no ORM)."""
     specs = {}
     for row in fetch(_SPECS_BY_NAME_SQL, {"names": list(names), "active_only": active_only}):
-        fields = dict(zip(_FIELDS, row, strict=True))
-        for key in ("parameters", "endpoint"):  # Django's connection loads jsonb as text; its ORM decodes
-            fields[key] = json.loads(fields[key]) if fields[key] is not None else {}
-        specs[fields["name"]] = _spec(fields)
+        spec = _spec_of_row(row)
+        specs[spec.name] = spec
     return specs
 
 
