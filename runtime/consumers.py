@@ -20,6 +20,7 @@ from django.conf import settings
 from access.selectors import Principal, principal_from_header
 from platform_site.errors import (
     InvalidRequest,
+    InvalidTransition,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -30,6 +31,7 @@ from runtime import streaming
 from runtime.chat import END, ChatRun, chat_admit, get_runtime, parse_chat_request
 from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
+from runtime.instance import RunResult
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
@@ -131,12 +133,9 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
             if items:
                 await self.send_body(b"".join(streaming.sse(item) for item in items), more_body=True)
         result = await self._result(run)
-        if result is None:
-            await self.send_error(SessionCancelled(f"Session {run.session_id} was cancelled"))
-            return
-        if result.state == SessionState.FAILED and result.error_code:
-            await self.send_error(UpstreamLLMError(result.text) if result.error_code == "llm_error"
-                                  else PlatformError(result.text))
+        problem = _run_error(run, result)
+        if problem is not None:
+            await self.send_error(problem)
             return
         final = streaming.chunk(run.session_id, f"{result.iteration}-final", {"content": result.text},
                                 finish_reason=result.finish_reason)
@@ -163,16 +162,28 @@ class PlatformHttpConsumer(AsyncHttpConsumer):
             pass
         result = await self._result(run)
         headers = [(b"x-session-id", run.session_id.encode())]
-        if result is None:
-            exc = SessionCancelled(f"Session {run.session_id} was cancelled")
-            await self.send_json(exc.http_status, {**platform_error_body(exc), "session_id": run.session_id}, headers)
-            return
-        if result.state == SessionState.FAILED and result.error_code:
-            exc = UpstreamLLMError(result.text) if result.error_code == "llm_error" else PlatformError(result.text)
-            await self.send_json(exc.http_status, {**platform_error_body(exc), "session_id": run.session_id}, headers)
+        problem = _run_error(run, result)
+        if problem is not None:
+            await self.send_json(problem.http_status, {**platform_error_body(problem), "session_id": run.session_id},
+                                 headers)
             return
         usage = streaming.usage_of(result.prompt_tokens, result.completion_tokens)
         await self.send_json(200, streaming.completion(run.session_id, result.text, result.finish_reason, usage), headers)
+
+
+def _run_error(run: ChatRun, result: RunResult | None) -> PlatformError | None:
+    """What the client is told instead of an answer: the run was cancelled (``result`` None, or
+    its session's row says so), or it failed with a code, or another process ended its session."""
+    if result is None or result.state == SessionState.CANCELLED:
+        return SessionCancelled(f"Session {run.session_id} was cancelled")
+    match result.error_code:
+        case "":
+            return None
+        case "llm_error":
+            return UpstreamLLMError(result.text)
+        case "invalid_transition":
+            return InvalidTransition(result.text)
+    return PlatformError(result.text)
 
 
 class ChatCompletionsConsumer(PlatformHttpConsumer):

@@ -78,6 +78,15 @@ def _load(session_id: str | None, tool_names: list[str]):
     return saved, tool_specs_by_name(names=tool_names)
 
 
+def _refused_end(session_id: str, final_step: dict | None, progress: dict) -> tuple[str, str]:
+    """After an end the session's row refused: the run's final step written on its own (the
+    history stays whole), and the state and error the row holds."""
+    if final_step is not None:
+        session_services.session_step_record(session_id=session_id, **final_step, **progress)
+    view = session_selectors.session_get(session_id=session_id)
+    return view.state, view.error
+
+
 def _search_step(query: str, spec: TemplateSpec, facts: dict):
     from catalog.selectors import tool_specs_by_name
     from retrieval.toolsearch import tool_search_for_step
@@ -372,14 +381,18 @@ class AgentInstance:
             )
             self.sessions_served += 1
             self.status = InstanceStatus.IDLE
-        except InvalidTransition:  # e.g. cancelled by another request meanwhile
+        except InvalidTransition:  # moved elsewhere meanwhile: failed by a reaper, cancelled by a lost cancel
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
-            if final_step is not None:  # the history stays whole
-                await db(session_services.session_step_record)(session_id=session_id, **final_step, **progress)
+            held, held_error = await db(_refused_end)(session_id, final_step, progress)
             try:
                 await self._transition(InstanceStatus.RESETTING)
             except InvalidTransition:  # its row was stopped too (another process's reaper): not ours
                 self.status = InstanceStatus.STOPPED
+            # the client hears what the session's row says, not what this run would have recorded
+            text = f"The session was ended elsewhere while it ran ({held}: {held_error or 'no reason given'})"
+            obs.SESSIONS_FINISHED.labels(self.spec.name, held).inc()
+            return RunResult(session_id=session_id, state=held, text=text, error_code="invalid_transition",
+                             iteration=progress.get("iteration", 0))
         obs.SESSIONS_FINISHED.labels(self.spec.name, state).inc()
         return RunResult(
             session_id=session_id, state=state, text=text or error, finish_reason=finish_reason,

@@ -12,6 +12,7 @@ from tests.e2e.helpers import (
     assert_openai_error,
     auth,
     clarify,
+    final,
     get_state,
     sync_client,
     think,
@@ -120,3 +121,46 @@ def test_cancel_endpoint_stops_a_running_stream(server, scripted_llm, chat_key):
     assert time.monotonic() - started < 5
     assert rest and rest[-1]["error"]["code"] == "session_cancelled"
     assert get_state(server, chat_key, session_id)["state"] == "cancelled"
+
+
+def _ended_elsewhere_while_thinking(scripted_llm, session_id: str, to: str, error: str) -> None:
+    """What a cancel that never reached the running process, or another process's reaper, does:
+    the session's row moves while its run waits for the LLM."""
+    from sessions_app.services import session_transition
+
+    wait_for(lambda: len(scripted_llm.requests) == 1)
+    session_transition(session_id=session_id, to=to, error=error)
+
+
+def test_a_run_whose_session_was_cancelled_elsewhere_tells_its_client_so(server, scripted_llm, chat_key):
+    scripted_llm.enqueue(delay(1.5, think()), tool_call("final_answer_tool", final("4")))
+    with open_stream(server, chat_key) as response:
+        session_id = response.headers["x-session-id"]
+        _ended_elsewhere_while_thinking(scripted_llm, session_id, "cancelled", "cancelled elsewhere")
+        events = list(events_of(response))
+    assert events[-1]["error"]["code"] == "session_cancelled"  # in-band, not the answer "4"
+    state = get_state(server, chat_key, session_id)
+    assert (state["state"], state["error"]) == ("cancelled", "cancelled elsewhere")
+
+
+def test_a_run_whose_session_was_failed_elsewhere_answers_409_with_the_reason(server, scripted_llm, chat_key):
+    import threading
+
+    scripted_llm.enqueue(delay(1.5, think()), tool_call("final_answer_tool", final("4")))
+    started = {}
+
+    def reap() -> None:
+        wait_for(lambda: Session.objects.exists())
+        started["id"] = str(Session.objects.get().pk)
+        _ended_elsewhere_while_thinking(scripted_llm, started["id"], "failed", "stopped sending heartbeats")
+
+    reaper = threading.Thread(target=reap)
+    reaper.start()
+    response = httpx.post(server.base_url + "/v1/chat/completions", headers=auth(chat_key), timeout=30,
+                          json={"model": "research_agent", "messages": [{"role": "user", "content": "Go"}]})
+    reaper.join()
+    err = assert_openai_error(response, 409, "invalid_transition")
+    assert err["message"] == "The session was ended elsewhere while it ran (failed: stopped sending heartbeats)"
+    assert response.json()["session_id"] == started["id"]
+    roles = list(SessionMessage.objects.filter(session_id=started["id"]).order_by("seq").values_list("role", flat=True))
+    assert roles[-2:] == ["assistant", "tool"]  # the final step is recorded all the same

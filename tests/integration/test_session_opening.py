@@ -213,8 +213,11 @@ async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_l
     await asyncio.to_thread(_on_worker(  # what another process's reaper does when heartbeats are late
         lambda: session_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
     release.set()
-    await chat_run.task  # the end cannot be recorded, but the run still ends without an error
+    result = await chat_run.task  # the end cannot be recorded, but the run still ends without an error
     assert runtime.pool.instances() == []
     session, roles = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
     assert session.state == "failed" and session.error == "stopped sending heartbeats"
     assert roles[-1] == "tool"  # the history is whole: the final step was written on its own
+    # the client is told what the row says, not the answer the run would have recorded
+    assert (result.state, result.error_code) == ("failed", "invalid_transition")
+    assert result.text == "The session was ended elsewhere while it ran (failed: stopped sending heartbeats)"
