@@ -14,7 +14,7 @@ import logging
 
 from platform_site import observability as obs
 from runtime.db import db
-from sessions_app import services as session_services
+from sessions_app import instances as instance_services
 
 logger = logging.getLogger("runtime.housekeeping")
 
@@ -32,14 +32,14 @@ async def housekeeping_once(runtime, *, stale_after_s: float) -> None:
     pool = runtime.pool
     instances = pool.instances()
     if instances:
-        stopped = await db(session_services.instances_heartbeat)(
+        stopped = await db(instance_services.instances_heartbeat)(
             instance_ids=[i.id for i in instances], memory_rss_bytes=obs.process_rss()
         )
         if stopped and (dropped := await pool.drop_stopped(stopped)):
             logger.warning("dropped %d idle instance(s) whose rows another process stopped", dropped)
         active = await db(_active_version_ids)({i.spec.template_id for i in instances})
         await pool.drain(keep_version_ids=active)
-    reaped = await db(session_services.instances_stop_stale)(
+    reaped = await db(instance_services.instances_stop_stale)(
         older_than_s=stale_after_s, reason="the server process running this session stopped sending heartbeats"
     )
     if reaped:

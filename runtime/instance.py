@@ -41,6 +41,7 @@ from runtime.tools.executors import (
 )
 from runtime.tools.http_tool import HttpExecutable
 from runtime.tools.search import DirectFetchExtractor, TavilySearchProvider
+from sessions_app import instances as instance_services
 from sessions_app import selectors as session_selectors
 from sessions_app import services as session_services
 from sessions_app.models import InstanceStatus, SessionState
@@ -142,7 +143,7 @@ class AgentInstance:
             llm_settings = await attach(llm_settings, settings.local_llm)
         except LocalLLMError as exc:
             problem = f"Local LLM unavailable: {exc}"
-        row = await db(session_services.instance_register)(
+        row = await db(instance_services.instance_register)(
             template_version_id=spec.version_id, host=socket.gethostname(), pid=os.getpid()
         )
         return cls(spec=spec, settings=settings, row_id=row.pk, llm_settings=llm_settings, llm_problem=problem)
@@ -178,7 +179,7 @@ class AgentInstance:
 
     async def _transition(self, to: str, session_id: str | None = None, served: bool = False) -> None:
         rss = obs.process_rss() if to == InstanceStatus.IDLE else None
-        await db(session_services.instance_transition)(
+        await db(instance_services.instance_transition)(
             instance_id=self.id, to=to, session_id=session_id, memory_rss_bytes=rss, served=served
         )
         self.status = to

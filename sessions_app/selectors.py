@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from platform_site.sql import fetch
 from sessions_app.errors import SessionNotFound
 from sessions_app.models import Session, SessionMessage, Source
 from sessions_app.states import SESSION_ACTIVE
@@ -72,15 +74,49 @@ def _view(session: Session) -> SessionView:
     )
 
 
-def session_get(*, session_id) -> SessionView:
-    session = (
-        Session.objects.select_related("template_version__template")
-        .filter(pk=_parse_id(session_id))
-        .first()
-    )
-    if session is None:
+# A session's view, read with a prepared statement (``platform_site.sql``): a waiting session's
+# continuation reads it twice, a cancel polls it; the ORM's compiler and three model instances
+# cost ~2 ms a read on a 2-core machine, this ~0.2 ms.
+_VIEW_COLUMNS = {
+    "id": "s.id", "template": "t.name", "template_version_id": "v.id", "version": "v.version",
+    **{name: f"s.{name}" for name in (
+        "instance_id", "parent_id", "depth", "state", "stage", "task", "iteration", "searches_used",
+        "clarifications_used", "tool_calls", "prompt_tokens", "completion_tokens", "context",
+        "current_step_reasoning", "execution_result", "error", "routing", "created_at", "updated_at",
+        "finished_at")},
+}
+assert set(_VIEW_COLUMNS) == set(SessionView.model_fields)
+_JSON_COLUMNS = ("context", "current_step_reasoning", "routing")  # Django's connection loads jsonb as text
+_VIEW_FROM = ("FROM sessions s JOIN agent_template_versions v ON v.id = s.template_version_id "
+              "JOIN agent_templates t ON t.id = v.template_id WHERE s.id = %(id)s")
+_GET_SQL = f"SELECT {', '.join(_VIEW_COLUMNS.values())} {_VIEW_FROM}"
+_RUN_STATE_SQL = f"""
+    SELECT {', '.join(_VIEW_COLUMNS.values())},
+        (SELECT coalesce(jsonb_agg(m.message ORDER BY m.seq), '[]') FROM session_messages m WHERE m.session_id = s.id),
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('number', x.number, 'url', x.url, 'title', x.title,
+                                                      'snippet', x.snippet, 'full_content', x.full_content)
+                                   ORDER BY x.number), '[]')
+         FROM sources x WHERE x.session_id = s.id)
+    {_VIEW_FROM}"""
+
+
+def _view_of(row: tuple) -> SessionView:
+    fields = dict(zip(_VIEW_COLUMNS, row, strict=True))
+    for name in _JSON_COLUMNS:
+        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
+    fields["context"] = fields["context"] or {}
+    return SessionView(**fields)
+
+
+def _row(sql: str, session_id) -> tuple:
+    rows = fetch(sql, {"id": _parse_id(session_id)})
+    if not rows:
         raise SessionNotFound(f"No session {session_id}")
-    return _view(session)
+    return rows[0]
+
+
+def session_get(*, session_id) -> SessionView:
+    return _view_of(_row(_GET_SQL, session_id))
 
 
 def session_messages(*, session_id) -> list[dict[str, Any]]:
@@ -132,9 +168,7 @@ def instances_list(*, include_stopped: bool = False) -> list[dict[str, Any]]:
 
 
 def session_run_state(*, session_id) -> tuple[SessionView, list[dict[str, Any]], list[dict[str, Any]]]:
-    """What a runtime needs to continue a session: its view, messages and sources."""
-    return (
-        session_get(session_id=session_id),
-        session_messages(session_id=session_id),
-        session_sources(session_id=session_id),
-    )
+    """What a runtime needs to continue a session: its view, messages and sources (one statement)."""
+    row = _row(_RUN_STATE_SQL, session_id)
+    width = len(_VIEW_COLUMNS)
+    return _view_of(row[:width]), json.loads(row[width]), json.loads(row[width + 1])

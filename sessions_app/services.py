@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -135,12 +135,51 @@ def session_start(*, instance_id, messages: list[dict[str, Any]], session_id: uu
     return session
 
 
-@transaction.atomic
+_RESUME_SQL = """
+    WITH waiting AS (  -- locked: once the instance is taken, the session's move cannot fail
+        SELECT id FROM sessions WHERE id = %(session)s AND state = ANY(%(allowed)s) FOR UPDATE
+    ), taken AS (  -- the instance's compare-and-set: idle → busy, serving the session
+        UPDATE agent_instances SET status = %(busy)s, heartbeat_at = now(), current_session_id = %(session)s
+        WHERE id = %(instance)s AND status = ANY(%(instance_allowed)s) AND EXISTS (SELECT 1 FROM waiting)
+        RETURNING id
+    ), moved AS (
+        UPDATE sessions SET state = %(to)s, updated_at = now(), instance_id = %(instance)s
+        WHERE id IN (SELECT id FROM waiting) AND EXISTS (SELECT 1 FROM taken)
+        RETURNING id
+    ), appended AS (
+        INSERT INTO session_messages (session_id, seq, role, message, created_at)
+        SELECT %(session)s, coalesce(max(seq) + 1, 0), %(role)s, %(message)s, now()
+        FROM session_messages WHERE session_id = %(session)s
+        HAVING EXISTS (SELECT 1 FROM moved)
+    )
+    SELECT (SELECT count(*) FROM waiting), (SELECT count(*) FROM taken)
+"""
+
+
 def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
-    """A waiting session goes on with the user's answer: ``waiting → researching`` on ``instance_id``."""
-    session_transition(session_id=session_id, to=SessionState.RESEARCHING)
-    session_messages_append(session_id=session_id, messages=[message])
-    instance_transition(instance_id=instance_id, to=InstanceStatus.BUSY, session_id=session_id)
+    """A waiting session goes on with the user's answer: ``waiting → researching`` on ``instance_id``
+    (``idle → busy``), the answer appended to its history.
+
+    One statement (atomic by itself; prepared, as it runs for every continued session): nothing is
+    written unless both moves are legal; otherwise ``SessionNotFound`` or ``InvalidTransition``.
+    """
+    to = SessionState.RESEARCHING
+    params = {
+        "session": str(session_id), "instance": str(instance_id), "to": to, "busy": InstanceStatus.BUSY,
+        "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
+        "instance_allowed": [s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
+        "role": message["role"], "message": Jsonb(message),
+    }
+    ((waiting, taken),) = fetch(_RESUME_SQL, params)
+    if not waiting:
+        current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
+        if current is None:
+            raise SessionNotFound(f"No session {session_id}")
+        raise InvalidTransition(f"Session {session_id} cannot go from {current} to {to}", from_state=current,
+                                to_state=to)
+    if not taken:
+        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
+        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {InstanceStatus.BUSY}")
 
 
 # What the runtime mirrors into the session row (``runtime.recorder.progress_of``): all progress
@@ -321,85 +360,3 @@ def sessions_fail_running(*, reason: str, instance_ids: list | None = None) -> i
     if instance_ids is not None:
         qs = qs.filter(instance_id__in=instance_ids)
     return qs.update(state=SessionState.FAILED, error=reason, finished_at=timezone.now(), updated_at=timezone.now())
-
-
-# -- agent instances ------------------------------------------------------------------------------
-
-def instance_register(*, template_version_id: int, host: str, pid: int) -> AgentInstance:
-    instance = AgentInstance(template_version_id=template_version_id, host=host, pid=pid)
-    instance.save()
-    return instance
-
-
-def instance_transition(
-    *, instance_id, to: str, session_id=None, memory_rss_bytes: int | None = None, served: bool = False,
-    bind: bool = True,
-) -> None:
-    """Move an instance to status ``to`` (compare-and-set); ``busy`` records the session it serves
-    (and, with ``bind``, points the session at the instance)."""
-    allowed_from = [status for status, targets in INSTANCE_TRANSITIONS.items() if to in targets]
-    fields: dict[str, Any] = {"status": to, "heartbeat_at": timezone.now()}
-    fields["current_session_id"] = session_id if to == InstanceStatus.BUSY else None
-    if served:
-        fields["sessions_served"] = F("sessions_served") + 1
-    if memory_rss_bytes is not None:
-        fields["memory_rss_bytes"] = memory_rss_bytes
-    if to == InstanceStatus.STOPPED:
-        fields["stopped_at"] = timezone.now()
-    if not AgentInstance.objects.filter(pk=instance_id, status__in=allowed_from).update(**fields):
-        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
-        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {to}")
-    if to == InstanceStatus.BUSY and bind:
-        Session.objects.filter(pk=session_id).update(instance_id=instance_id)
-
-
-@transaction.atomic
-def instances_stop_dead(*, host: str, alive_pids: set[int], reason: str) -> int:
-    """On start-up: stop this host's instances whose process is gone; fail their running sessions.
-
-    Sessions that were mid-run are failed (not resumed): a half-executed tool call
-    may have had side effects, so replaying it silently would be wrong.
-    """
-    dead = list(
-        AgentInstance.objects.select_for_update()
-        .filter(host=host)
-        .exclude(status=InstanceStatus.STOPPED)
-        .exclude(pid__in=alive_pids)
-        .values_list("pk", flat=True)
-    )
-    return instances_stop(instance_ids=dead, reason=reason)
-
-
-def instances_heartbeat(*, instance_ids: list, memory_rss_bytes: int) -> set:
-    """Heartbeat of a process's instances; the ids of those whose rows were stopped meanwhile (by
-    another process's housekeeping, say), which must not serve again."""
-    AgentInstance.objects.filter(pk__in=instance_ids).exclude(status=InstanceStatus.STOPPED).update(
-        heartbeat_at=timezone.now(), memory_rss_bytes=memory_rss_bytes
-    )
-    return set(AgentInstance.objects.filter(pk__in=instance_ids, status=InstanceStatus.STOPPED)
-               .values_list("pk", flat=True))
-
-
-@transaction.atomic
-def instances_stop_stale(*, older_than_s: float, reason: str) -> int:
-    """Stop instances (any host) whose heartbeat is older than ``older_than_s``; fail their running sessions."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
-    stale = list(
-        AgentInstance.objects.select_for_update(skip_locked=True)
-        .filter(heartbeat_at__lt=cutoff)
-        .exclude(status=InstanceStatus.STOPPED)
-        .values_list("pk", flat=True)
-    )
-    return instances_stop(instance_ids=stale, reason=reason)
-
-
-@transaction.atomic
-def instances_stop(*, instance_ids: list, reason: str) -> int:
-    """Stop these instances (their process is gone or going) and fail the sessions they were running."""
-    if not instance_ids:
-        return 0
-    sessions_fail_running(reason=reason, instance_ids=instance_ids)
-    AgentInstance.objects.filter(pk__in=instance_ids).update(
-        status=InstanceStatus.STOPPED, current_session=None, stopped_at=timezone.now()
-    )
-    return len(instance_ids)

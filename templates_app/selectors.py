@@ -24,9 +24,26 @@ def _spec(version: AgentTemplateVersion) -> TemplateSpec:
     )
 
 
+# Specs built once per process: versions are immutable (a database trigger refuses updates), so a
+# spec changes only with its template's name or active version, which are part of each key.
 _SPEC_CACHE_SIZE = 256
-_active_specs: OrderedDict[tuple[str, int], TemplateSpec] = OrderedDict()
-_active_specs_lock = threading.Lock()
+_specs: OrderedDict[tuple, TemplateSpec] = OrderedDict()
+_specs_lock = threading.Lock()
+
+
+def _recall(key: tuple) -> TemplateSpec | None:
+    with _specs_lock:
+        spec = _specs.get(key)
+        if spec is not None:
+            _specs.move_to_end(key)
+        return spec
+
+
+def _remember(key: tuple, spec: TemplateSpec) -> None:
+    with _specs_lock:
+        _specs[key] = spec
+        while len(_specs) > _SPEC_CACHE_SIZE:
+            _specs.popitem(last=False)
 
 
 _ACTIVE_VERSION_SQL = ("SELECT active_version_id FROM agent_templates "
@@ -37,35 +54,46 @@ def template_spec_get(*, name: str) -> TemplateSpec:
     """The active version of the served template ``name``.
 
     One small query per call (which version is active now); the spec of that version is
-    built once per process: versions are immutable (a database trigger refuses updates).
+    built once per process.
     """
     rows = fetch(_ACTIVE_VERSION_SQL, {"name": name})  # on every request: a prepared statement
     row = rows[0][0] if rows else None
     if row is None:
         raise TemplateNotFound(f"Unknown model {name!r}: no active agent template has this name")
-    key = (name, row)
-    with _active_specs_lock:
-        spec = _active_specs.get(key)
-        if spec is not None:
-            _active_specs.move_to_end(key)
-            return spec
+    key = ("active", name, row)
+    spec = _recall(key)
+    if spec is not None:
+        return spec
     version = AgentTemplateVersion.objects.select_related("template").filter(pk=row).first()
     if version is None:  # deactivated or deleted between the two reads
         raise TemplateNotFound(f"Unknown model {name!r}: no active agent template has this name")
     spec = _spec(version)
     if spec.is_active_version and spec.name == name:
-        with _active_specs_lock:
-            _active_specs[key] = spec
-            while len(_active_specs) > _SPEC_CACHE_SIZE:
-                _active_specs.popitem(last=False)
+        _remember(key, spec)
     return spec
 
 
+_VERSION_SQL = ("SELECT t.name, t.active_version_id IS NOT DISTINCT FROM v.id FROM agent_template_versions v "
+                "JOIN agent_templates t ON t.id = v.template_id WHERE v.id = %(id)s")
+
+
 def template_spec_for_version(*, version_id: int) -> TemplateSpec:
+    """The spec of a version (a waiting session's, say), whether it is active or not: one small
+    query per call (its template's name and whether it is the active version now)."""
+    rows = fetch(_VERSION_SQL, {"id": version_id})
+    if not rows:
+        raise TemplateVersionNotFound()
+    key = ("version", version_id, *rows[0])
+    spec = _recall(key)
+    if spec is not None:
+        return spec
     version = AgentTemplateVersion.objects.select_related("template").filter(pk=version_id).first()
     if version is None:
         raise TemplateVersionNotFound()
-    return _spec(version)
+    spec = _spec(version)
+    if (spec.name, spec.is_active_version) == rows[0]:  # not changed between the two reads
+        _remember(key, spec)
+    return spec
 
 
 def template_specs_served() -> list[TemplateSpec]:

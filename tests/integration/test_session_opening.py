@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 
 from runtime.chat import ChatRequest, Runtime
 from runtime.config import RuntimeSettings
+from sessions_app import instances as instance_services
 from sessions_app import services as session_services
 from sessions_app.models import AgentInstance, InstanceStatus, Session, SessionMessage
 from tests.e2e.helpers import final, think
@@ -211,7 +212,7 @@ async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_l
     assert await asyncio.to_thread(asked.wait, 10)
     (instance,) = runtime.pool.instances()
     await asyncio.to_thread(_on_worker(  # what another process's reaper does when heartbeats are late
-        lambda: session_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
+        lambda: instance_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
     release.set()
     result = await chat_run.task  # the end cannot be recorded, but the run still ends without an error
     assert runtime.pool.instances() == []

@@ -173,3 +173,67 @@ def test_messages_are_stored_exactly_and_in_order_by_start_step_and_end():
     rows = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "role", "message"))
     expected = AWKWARD + AWKWARD[::-1] + AWKWARD[1:3]
     assert rows == [(i, m["role"], m) for i, m in enumerate(expected)]
+
+
+def _waiting(**create):
+    """A session that waits for the user's answer (its last step written with the wait), its instance idle."""
+    messages = create.setdefault("messages", [{"role": "user", "content": "hi"}])
+    version, instance, session = _started(**create)
+    session_end(session_id=session.pk, instance_id=instance.pk, to="waiting_for_clarification", result="Which?",
+                final_step=_final_step(len(messages)), **PROGRESS)
+    return version, instance, session
+
+
+def test_a_resume_moves_session_and_instance_and_appends_the_answer():
+    from sessions_app.services import session_resume
+
+    version, _, session = _waiting()
+    other = make_instance(version)
+    session_resume(session_id=session.pk, instance_id=other.pk, message={"role": "user", "content": "This one"})
+    stored = Session.objects.get(pk=session.pk)
+    assert (stored.state, stored.instance_id, stored.finished_at) == ("researching", other.pk, None)
+    other.refresh_from_db()
+    assert (other.status, other.current_session_id) == ("busy", session.pk)
+    rows = list(SessionMessage.objects.filter(session=session).order_by("seq").values_list("seq", "message"))
+    assert rows[-1] == (3, {"role": "user", "content": "This one"}) and len(rows) == 4
+
+
+def test_a_resume_that_is_not_legal_writes_nothing():
+    from platform_site.errors import InvalidTransition
+    from sessions_app.errors import SessionNotFound
+    from sessions_app.services import session_resume
+
+    version, instance, session = _waiting()
+    busy = make_instance(version, status="busy", current_session=make_session())
+    answer = {"role": "user", "content": "This one"}
+    with pytest.raises(InvalidTransition, match="cannot go from busy to busy"):
+        session_resume(session_id=session.pk, instance_id=busy.pk, message=answer)
+    assert Session.objects.get(pk=session.pk).state == "waiting_for_clarification"
+    assert SessionMessage.objects.filter(session=session).count() == 3
+
+    session_resume(session_id=session.pk, instance_id=instance.pk, message=answer)
+    with pytest.raises(InvalidTransition, match="cannot go from researching to researching"):  # answered already
+        session_resume(session_id=session.pk, instance_id=make_instance(version).pk, message=answer)
+    assert SessionMessage.objects.filter(session=session).count() == 4
+    with pytest.raises(SessionNotFound):
+        session_resume(session_id="00000000-0000-0000-0000-000000000000", instance_id=instance.pk, message=answer)
+
+
+def test_a_sessions_view_and_run_state_hold_what_was_written():
+    from sessions_app.models import Source
+    from sessions_app.selectors import session_get, session_run_state
+
+    version, _, session = _waiting(messages=AWKWARD, routing={"template": "x", "score": 0.5})
+    Source.objects.create(session_id=session.pk, number=2, url="https://b.example", title="B", snippet="s")
+    Source.objects.create(session_id=session.pk, number=1, url="https://a.example", title='A "q" \\ b')
+    view, messages, sources = session_run_state(session_id=session.pk)
+    assert view == session_get(session_id=session.pk)
+    stored = Session.objects.get(pk=session.pk)
+    assert (view.template, view.template_version_id, view.version) == (version.template.name, version.pk, version.version)
+    assert (view.state, view.context, view.current_step_reasoning, view.routing) == (
+        "waiting_for_clarification", PROGRESS["context"], PROGRESS["current_step_reasoning"], {"template": "x", "score": 0.5})
+    assert (view.created_at, view.updated_at, view.finished_at) == (stored.created_at, stored.updated_at, None)
+    assert messages == AWKWARD + _final_step(4)["messages"]
+    assert [(s["number"], s["url"], s["title"]) for s in sources] == [
+        (1, "https://a.example", 'A "q" \\ b'), (2, "https://b.example", "B")]
+    assert set(sources[0]) == {"number", "url", "title", "snippet", "full_content"}

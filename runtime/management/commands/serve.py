@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 
 def _stop_own_instances() -> None:
     """At exit (Ctrl-C, SIGTERM): this process's instances stop; sessions they were running fail."""
+    from sessions_app.instances import instances_stop
     from sessions_app.models import AgentInstance, InstanceStatus
-    from sessions_app.services import instances_stop
 
     try:
         own = list(AgentInstance.objects.filter(host=socket.gethostname(), pid=os.getpid())
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-setup", action="store_true", help="Do not migrate or load defaults.")
 
     def handle(self, *args, host: str, port: int, skip_setup: bool, **options):
-        from sessions_app.services import instances_stop_dead
+        from sessions_app.instances import instances_stop_dead
 
         if not skip_setup:
             call_command("migrate", interactive=False, verbosity=0)
