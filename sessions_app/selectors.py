@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from platform_site.sql import fetch
 from sessions_app.errors import SessionNotFound
-from sessions_app.models import Session, SessionMessage, Source
+from sessions_app.models import Session
 from sessions_app.states import SESSION_ACTIVE
 
 
@@ -117,20 +117,6 @@ def _row(sql: str, session_id) -> tuple:
 
 def session_get(*, session_id) -> SessionView:
     return _view_of(_row(_GET_SQL, session_id))
-
-
-def session_messages(*, session_id) -> list[dict[str, Any]]:
-    return list(
-        SessionMessage.objects.filter(session_id=_parse_id(session_id)).order_by("seq").values_list("message", flat=True)
-    )
-
-
-def session_sources(*, session_id) -> list[dict[str, Any]]:
-    return list(
-        Source.objects.filter(session_id=_parse_id(session_id))
-        .order_by("number")
-        .values("number", "url", "title", "snippet", "full_content")
-    )
 
 
 def sessions_active(*, limit: int = 200) -> list[SessionView]:

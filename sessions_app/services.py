@@ -1,11 +1,11 @@
 """Writes for sessions: creation, transitions, history, tool executions, sources, artifacts.
 
 Every state change is a compare-and-set checked against ``SESSION_TRANSITIONS`` /
-``INSTANCE_TRANSITIONS`` (``session_transition`` / ``instance_transition``, or the same
-rule inside the end's statement); an illegal transition raises ``InvalidTransition``.
-A run costs few round trips: a start (one transaction), one SQL statement per step, one
-statement for the end. The start, per-step and end writes are plain SQL, prepared on the
-connection (``platform_site.sql.fetch``): they run for every step of every session.
+``INSTANCE_TRANSITIONS`` (``session_transition``, ``sessions_app.instances.instance_transition``,
+or the same rule inside the start's, resume's and end's statements); an illegal transition raises
+``InvalidTransition``. A run costs few round trips: one statement for its start (or its resume),
+one per step, one for its end. These are plain SQL, prepared on the connection
+(``platform_site.sql.fetch``): they run for every step of every session.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -27,7 +26,6 @@ from sessions_app.models import (
     Artifact,
     InstanceStatus,
     Session,
-    SessionMessage,
     SessionState,
     Source,
 )
@@ -260,24 +258,6 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
                                 from_state=current, to_state=to)
     if not released:
         logger.warning("session %s ended, but its instance %s was no longer busy", session_id, instance_id)
-
-
-def session_messages_append(*, session_id, messages: list[dict[str, Any]], first_seq: int | None = None) -> int:
-    """Append messages (OpenAI format) in order; returns the next free sequence number.
-
-    ``first_seq`` is the caller's count of the session's messages (the running
-    instance keeps it); without it the next number is read from the table. The
-    unique (session, seq) constraint catches a second writer.
-    """
-    if first_seq is None:
-        last = SessionMessage.objects.filter(session_id=session_id).aggregate(n=Max("seq"))["n"]
-        first_seq = 0 if last is None else last + 1
-    rows = [
-        SessionMessage(session_id=session_id, seq=first_seq + i, role=m["role"], message=m)
-        for i, m in enumerate(messages)
-    ]
-    SessionMessage.objects.bulk_create(rows)
-    return first_seq + len(rows)
 
 
 _STEP_INSERTS = """
