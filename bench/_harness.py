@@ -57,28 +57,35 @@ def start_server(llm: ScriptedLLM, **env: str) -> PlatformServer:
 
 async def stream_session(client: httpx.AsyncClient, headers: dict) -> tuple[float, float | None, str | None]:
     """One streamed session of ``research_agent`` (one user message): its wall time, the time to its
-    first chunk, and what went wrong (None when it ended with ``[DONE]``; an in-band error's code)."""
+    first chunk, and what went wrong (None when it ended with ``[DONE]``; an in-band error's code).
+
+    The times stop at ``[DONE]`` (or the error), but the response is still read to its end, as
+    openai-python's stream does, so the connection is reused by the next session: a client that
+    dropped it would reconnect for every session and measure its own connection set-up.
+    """
     body = {"model": "research_agent", "stream": True, "messages": [{"role": "user", "content": "q"}]}
     started = time.perf_counter()
-    first = None
+    first = ended = None
+    outcome = "no [DONE]"
     try:
         async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
             if response.status_code != 200:
                 return time.perf_counter() - started, None, f"HTTP {response.status_code}"
             async for line in response.aiter_lines():
-                if not line.startswith("data: "):
+                if ended is not None or not line.startswith("data: "):
                     continue
                 if first is None:
                     first = time.perf_counter() - started
                 if line == "data: [DONE]":
-                    return time.perf_counter() - started, first, None
-                if line.startswith('data: {"error"'):
+                    ended, outcome = time.perf_counter() - started, None
+                elif line.startswith('data: {"error"'):
+                    ended = time.perf_counter() - started
                     try:
-                        code = json.loads(line[6:])["error"].get("code") or "in-band error"
+                        outcome = json.loads(line[6:])["error"].get("code") or "in-band error"
                     except (ValueError, KeyError, AttributeError):
-                        code = "in-band error"
-                    return time.perf_counter() - started, first, str(code)
-            return time.perf_counter() - started, first, "no [DONE]"
+                        outcome = "in-band error"
+                    outcome = str(outcome)
+            return (ended if ended is not None else time.perf_counter() - started), first, outcome
     except httpx.HTTPError as exc:
         return time.perf_counter() - started, first, type(exc).__name__
 
