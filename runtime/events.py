@@ -32,6 +32,9 @@ class EventSink:
 
     async def start(self) -> None:
         await self._put(streaming.chunk(self.session_id, "0-start", {"role": "assistant", "content": ""}))
+        # One turn of the loop for the consumer, so the first chunk is written now: otherwise the
+        # run's first LLM request is built first (~0.8 ms of the loop) and the chunk waits for it.
+        await asyncio.sleep(0)
 
     async def reasoning(self, n: int, action: Action) -> None:
         await self._put(streaming.chunk(self.session_id, f"{n}-reasoning", self._call_delta(action)))
