@@ -9,10 +9,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from platform_site.errors import InvalidTransition
 from sessions_app.models import AgentInstance, InstanceStatus, Session
-from sessions_app.services import sessions_fail_running
-from sessions_app.states import INSTANCE_TRANSITIONS
+from sessions_app.services import instance_refusal, sessions_fail_running
+from sessions_app.states import INSTANCE_TRANSITIONS, sources_of
 
 
 def instance_register(*, template_version_id: int, host: str, pid: int) -> AgentInstance:
@@ -27,7 +26,6 @@ def instance_transition(
 ) -> None:
     """Move an instance to status ``to`` (compare-and-set); ``busy`` records the session it serves
     (and, with ``bind``, points the session at the instance)."""
-    allowed_from = [status for status, targets in INSTANCE_TRANSITIONS.items() if to in targets]
     fields: dict[str, Any] = {"status": to, "heartbeat_at": timezone.now()}
     fields["current_session_id"] = session_id if to == InstanceStatus.BUSY else None
     if served:
@@ -36,9 +34,9 @@ def instance_transition(
         fields["memory_rss_bytes"] = memory_rss_bytes
     if to == InstanceStatus.STOPPED:
         fields["stopped_at"] = timezone.now()
-    if not AgentInstance.objects.filter(pk=instance_id, status__in=allowed_from).update(**fields):
-        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
-        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {to}")
+    movable = AgentInstance.objects.filter(pk=instance_id, status__in=sources_of(INSTANCE_TRANSITIONS, to))
+    if not movable.update(**fields):
+        raise instance_refusal(instance_id, to)
     if to == InstanceStatus.BUSY and bind:
         Session.objects.filter(pk=session_id).update(instance_id=instance_id)
 

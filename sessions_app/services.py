@@ -33,6 +33,7 @@ from sessions_app.states import (
     INSTANCE_TRANSITIONS,
     SESSION_TERMINAL,
     SESSION_TRANSITIONS,
+    sources_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,16 +64,24 @@ def session_transition(*, session_id, to: str, error: str = "", result: str | No
     A compare-and-set UPDATE (``WHERE state IN <states that may go to `to`>``):
     atomic without an explicit lock; an illegal transition raises ``InvalidTransition``.
     """
-    allowed_from = [state for state, targets in SESSION_TRANSITIONS.items() if to in targets]
     fields = _session_fields(to, error=error, result=result, **progress)
-    if Session.objects.filter(pk=session_id, state__in=allowed_from).update(**fields):
-        return
+    if not Session.objects.filter(pk=session_id, state__in=sources_of(SESSION_TRANSITIONS, to)).update(**fields):
+        raise session_refusal(session_id, to)
+
+
+def session_refusal(session_id, to: str) -> SessionNotFound | InvalidTransition:
+    """Why a session's compare-and-set to ``to`` changed nothing (its row read again)."""
     current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
     if current is None:
-        raise SessionNotFound(f"No session {session_id}")
-    raise InvalidTransition(
-        f"Session {session_id} cannot go from {current} to {to}", from_state=current, to_state=to
-    )
+        return SessionNotFound(f"No session {session_id}")
+    return InvalidTransition(f"Session {session_id} cannot go from {current} to {to}", from_state=current,
+                             to_state=to)
+
+
+def instance_refusal(instance_id, to: str) -> InvalidTransition:
+    """Why an instance's compare-and-set to ``to`` changed nothing (its row read again)."""
+    current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
+    return InvalidTransition(f"Instance {instance_id} cannot go from {current} to {to}")
 
 
 def _session_new(*, template_version_id: int, task: str, api_key_id: int | None = None,
@@ -123,12 +132,11 @@ def session_start(*, instance_id, messages: list[dict[str, Any]], session_id: uu
     params = {f"f_{f.column}": f.get_db_prep_save(f.pre_save(session, add=True), connection)
               for f in _session_columns}
     params.update(session=str(session.pk), instance=str(instance_id), busy=InstanceStatus.BUSY,
-                  allowed=[s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
+                  allowed=sources_of(INSTANCE_TRANSITIONS, InstanceStatus.BUSY),
                   messages=Jsonb(messages))
     ((created,),) = fetch(_START_SQL, params)
     if not created:
-        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
-        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {InstanceStatus.BUSY}")
+        raise instance_refusal(instance_id, InstanceStatus.BUSY)
     session._state.adding, session._state.db = False, connection.alias
     return session
 
@@ -164,20 +172,15 @@ def session_resume(*, session_id, instance_id, message: dict[str, Any]) -> None:
     to = SessionState.RESEARCHING
     params = {
         "session": str(session_id), "instance": str(instance_id), "to": to, "busy": InstanceStatus.BUSY,
-        "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
-        "instance_allowed": [s for s, targets in INSTANCE_TRANSITIONS.items() if InstanceStatus.BUSY in targets],
+        "allowed": sources_of(SESSION_TRANSITIONS, to),
+        "instance_allowed": sources_of(INSTANCE_TRANSITIONS, InstanceStatus.BUSY),
         "role": message["role"], "message": Jsonb(message),
     }
     ((waiting, taken),) = fetch(_RESUME_SQL, params)
     if not waiting:
-        current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
-        if current is None:
-            raise SessionNotFound(f"No session {session_id}")
-        raise InvalidTransition(f"Session {session_id} cannot go from {current} to {to}", from_state=current,
-                                to_state=to)
+        raise session_refusal(session_id, to)
     if not taken:
-        current = AgentInstance.objects.filter(pk=instance_id).values_list("status", flat=True).first()
-        raise InvalidTransition(f"Instance {instance_id} cannot go from {current} to {InstanceStatus.BUSY}")
+        raise instance_refusal(instance_id, InstanceStatus.BUSY)
 
 
 # What the runtime mirrors into the session row (``runtime.recorder.progress_of``): all progress
@@ -236,7 +239,7 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
         raise TypeError(f"unknown progress fields {sorted(unknown)}")
     params = {
         "session": str(session_id), "instance": str(instance_id), "to": to, "terminal": to in SESSION_TERMINAL,
-        "allowed": [state for state, targets in SESSION_TRANSITIONS.items() if to in targets],
+        "allowed": sources_of(SESSION_TRANSITIONS, to),
         "error": error[:10_000] if error else None, "result": result, "rss": memory_rss_bytes,
         "idle": InstanceStatus.IDLE, "busy": InstanceStatus.BUSY, **_progress_params(progress),
         "step_tool_calls": 0,
@@ -251,11 +254,7 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
         sql = _END_SQL_WITH_STEP
     ((ended, released),) = fetch(sql, params)
     if not ended:
-        current = Session.objects.filter(pk=session_id).values_list("state", flat=True).first()
-        if current is None:
-            raise SessionNotFound(f"No session {session_id}")
-        raise InvalidTransition(f"Session {session_id} cannot go from {current} to {to}",
-                                from_state=current, to_state=to)
+        raise session_refusal(session_id, to)
     if not released:
         logger.warning("session %s ended, but its instance %s was no longer busy", session_id, instance_id)
 

@@ -20,3 +20,8 @@ INSTANCE_TRANSITIONS: dict[str, frozenset[str]] = {
     I.RESETTING: frozenset({I.IDLE, I.STOPPED}),
     I.STOPPED: frozenset(),
 }
+
+
+def sources_of(transitions: dict[str, frozenset[str]], to: str) -> list[str]:
+    """The states of ``transitions`` that may go to ``to`` (a compare-and-set's ``WHERE`` list)."""
+    return [state for state, targets in transitions.items() if to in targets]
