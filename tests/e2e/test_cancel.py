@@ -129,6 +129,7 @@ def _ended_elsewhere_while_thinking(scripted_llm, session_id: str, to: str, erro
     from sessions_app.services import session_transition
 
     wait_for(lambda: len(scripted_llm.requests) == 1)
+    wait_for(lambda: Session.objects.filter(pk=session_id).exists())  # its opening write overlaps that call
     session_transition(session_id=session_id, to=to, error=error)
 
 

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import gc
 import threading
+import time
 
 import pytest
 from django.db import DatabaseError, connection
@@ -48,6 +49,14 @@ def two_calls(body: dict):
     if isinstance(choice, dict) and choice.get("function", {}).get("name") == "reasoning_tool":
         return think()
     return tool_call("final_answer_tool", final("4"))
+
+
+def _wait_opened(session_id: str, timeout: float = 10) -> None:
+    """Until the session's opening write has committed (its row is in)."""
+    deadline = time.monotonic() + timeout
+    while not Session.objects.filter(pk=session_id).exists():
+        assert time.monotonic() < deadline, "the session's opening write did not commit"
+        time.sleep(0.005)
 
 
 def request(text: str = "What is 2+2?") -> ChatRequest:
@@ -210,6 +219,9 @@ async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_l
     scripted_llm.set_responder(first_call_held)
     chat_run = await runtime.open(request(), api_key_id=None)
     assert await asyncio.to_thread(asked.wait, 10)
+    # the session's opening write overlaps that call; this reaper comes after it commits (one that
+    # came while it commits would find no session to fail yet: a different case, not this test's)
+    await asyncio.to_thread(_on_worker(lambda: _wait_opened(chat_run.session_id)))
     (instance,) = runtime.pool.instances()
     await asyncio.to_thread(_on_worker(  # what another process's reaper does when heartbeats are late
         lambda: instance_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
