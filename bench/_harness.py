@@ -81,10 +81,10 @@ async def stream_session(client: httpx.AsyncClient, headers: dict) -> tuple[floa
                 elif line.startswith('data: {"error"'):
                     ended = time.perf_counter() - started
                     try:
-                        outcome = json.loads(line[6:])["error"].get("code") or "in-band error"
+                        code = json.loads(line[6:])["error"].get("code") or "in-band error"
                     except (ValueError, KeyError, AttributeError):
-                        outcome = "in-band error"
-                    outcome = str(outcome)
+                        code = "in-band error"
+                    outcome = str(code)
             return (ended if ended is not None else time.perf_counter() - started), first, outcome
     except httpx.HTTPError as exc:
         return time.perf_counter() - started, first, type(exc).__name__
