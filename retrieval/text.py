@@ -2,8 +2,10 @@
 
 Generic on purpose: the tool name split into words (``getWeatherForecast``,
 ``weather.get_forecast`` → ``get weather forecast``), the description, then the
-parameters' names (split the same way) with their descriptions, walking nested
-object schemas a little, one line each. The keyword side weighs the lines apart
+parameters' names (split the same way) with their descriptions and the values an
+``enum`` allows (``unit: … (one of: celsius, fahrenheit)``: what a request names
+is often a choice, "an IMAX showing", "a music event"), walking nested object
+schemas a little, one line each. The keyword side weighs the lines apart
 (BM25F: ``NAME_WEIGHT`` …). Nothing here knows about any particular data set.
 """
 
@@ -40,6 +42,22 @@ def _clean(text: Any) -> str:
     return _SPACES.sub(" ", str(text or "")).strip()
 
 
+MAX_CHOICES = 32  # an enum of hundreds of codes should not drown its parameter either
+
+
+def _choices(prop: dict) -> str:
+    """``(one of: a, b)`` for a parameter (or its array's items) limited to an enum of scalars."""
+    values = prop.get("enum")
+    if not isinstance(values, list):
+        items = prop.get("items")
+        values = items.get("enum") if isinstance(items, dict) else None
+    if not isinstance(values, list):
+        return ""
+    words = [_clean(v) for v in values[:MAX_CHOICES] if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    words = [w for w in words if w]
+    return f"(one of: {', '.join(words)})" if words else ""
+
+
 def _parameter_lines(schema: Any, depth: int = 0) -> list[str]:
     if not isinstance(schema, dict) or depth > MAX_DEPTH:
         return []
@@ -51,7 +69,7 @@ def _parameter_lines(schema: Any, depth: int = 0) -> list[str]:
     for name, prop in list(properties.items())[:MAX_PARAMETERS]:
         prop = prop if isinstance(prop, dict) else {}
         words = split_identifier(str(name))
-        description = _clean(prop.get("description") or prop.get("title"))
+        description = " ".join(p for p in (_clean(prop.get("description") or prop.get("title")), _choices(prop)) if p)
         lines.append(f"{words}: {description}" if description else words)
         lines.extend(_parameter_lines(prop, depth + 1))
     return lines

@@ -42,6 +42,22 @@ def test_tool_text_has_name_words_description_and_parameters():
     assert text_hash(text) == text_hash(text) != text_hash(text + " ")
 
 
+def test_tool_text_names_the_values_an_enum_allows():
+    text = tool_text(name="find_movies", description="Movies showing in a city.", parameters={
+        "type": "object", "properties": {
+            "show_type": {"type": "string", "description": "Kind of showing.", "enum": ["regular", "3d", "imax"]},
+            "genres": {"type": "array", "items": {"type": "string", "enum": ["Drama", "Sci-fi"]}},
+            "seats": {"type": "integer", "enum": [1, 2, True, None, {"odd": 1}]},
+            "codes": {"type": "string", "enum": [f"c{i}" for i in range(100)]},
+            "free": {"type": "string", "enum": "not a list"},
+        }})
+    assert "show type: Kind of showing. (one of: regular, 3d, imax)" in text
+    assert "genres: (one of: Drama, Sci-fi)" in text
+    assert "seats: (one of: 1, 2)" in text  # scalars only, booleans and objects left out
+    assert "c31)" in text and "c32" not in text  # capped
+    assert "free;" in text or text.endswith("free")
+
+
 def test_query_parts_splits_multi_sentence_requests_only():
     assert query_parts("What's the weather in Paris?") == []
     assert query_parts("Book a flight to Rome. Then find a hotel near the Colosseum!") == [
