@@ -368,6 +368,7 @@ def tool_search(
         names = {c.tool_id: c.name for hits in (dense, *per_sentence, keyword) for c in hits}
         # A tool not embedded yet is scored by the keyword side alone (dense could not see it).
         unseen_by_dense = {c.tool_id for c in keyword if not c.embedded} if dense else set()
+        picks = None  # (tool ids, per-sentence scores, ask weights) of a request in several sentences
         if mode == "hybrid":
             scores = fusion.fuse(dense, keyword, keyword_only=unseen_by_dense)
             if sentences:
@@ -376,13 +377,14 @@ def tool_search(
                     index.sentence_scores(lexemes[1:], ids, searched) if index is not None
                     else selectors.tool_keyword_sentence_scores(texts=sentences, tool_ids=ids.tolist(),
                                                                 keyword=searched))
-                best = fusion.best_sentence(ids, per_sentence, sentence_keyword, limit=limit)
-                scores = fusion.with_sentences(scores, ids, best)
+                rows = fusion.sentence_scores(ids, per_sentence, sentence_keyword, limit=limit)
+                scores = fusion.with_sentences(scores, ids, rows.max(axis=0))
+                picks = (ids, rows, fusion.ask_weights(per_sentence))
         else:
             scores = fusion.normalised(dense if mode == "dense" else keyword)
     dense_rank = {c.tool_id: i for i, c in enumerate(dense, 1)}
     keyword_rank = {c.tool_id: i for i, c in enumerate(keyword, 1)}
     return [
         ToolHit(tool_id, names[tool_id], round(score, 6), dense_rank.get(tool_id), keyword_rank.get(tool_id))
-        for tool_id, score in fusion.ranked(scores, top_k)
+        for tool_id, score in (fusion.diversified(scores, *picks, top_k) if picks else fusion.ranked(scores, top_k))
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -280,6 +281,28 @@ def test_multi_sentence_request_gets_a_tool_for_each_ask(catalog, settings, quer
              "Also convert 200 euros to Norwegian crowns.")
     top = names(tool_search(query=query, top_k=5))
     assert {"get_weather_forecast", "book_flight", "convert_currency"} <= set(top[:5]), top
+
+
+HOTELS = [("book_hotel", "Book a hotel room in a city for some nights."),
+          ("hotel_booking", "Reserve a room at a hotel for given check-in and check-out dates."),
+          ("reserve_hotel_room", "Reserve a hotel room of a chosen type with breakfast or spa options."),
+          ("hotel_room_reservation", "Make a hotel room reservation for guests and nights."),
+          ("book_hotel_suite", "Book a deluxe room or suite in a hotel.")]
+
+
+def test_one_family_of_look_alikes_does_not_crowd_out_another_ask(catalog, monkeypatch):
+    for name, description in HOTELS:
+        tool_create(name=name, description=description,
+                    parameters=_p(city="City of the hotel", nights="Number of nights", room="Room type"))
+    tool_embeddings_refresh()
+    query = ("I need to book a hotel room in Paris for 5 nights. I prefer a deluxe room with breakfast. "
+             "Then I need to rent a car at the airport for the week.")
+    top = names(tool_search(query=query, top_k=3))
+    assert "rent_car" in top and top[0] in dict(HOTELS), top
+    from retrieval import fusion
+
+    monkeypatch.setattr(fusion, "ask_weights", lambda dense: np.zeros(len(dense)))  # plain ranking
+    assert "rent_car" not in names(tool_search(query=query, top_k=3))  # what the covering changed
 
 
 def test_static_vectors_tell_related_texts_from_unrelated_ones():

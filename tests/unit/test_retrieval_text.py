@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.selectors import Candidate, ToolFilter
-from retrieval.fusion import best_sentence, fuse, normalised, ranked, with_sentences
+from retrieval.fusion import ask_weights, diversified, fuse, normalised, ranked, sentence_scores, with_sentences
 from retrieval.text import query_parts, split_identifier, text_hash, tool_text
 
 
@@ -148,14 +148,47 @@ def test_fusion_adds_normalised_scores_and_keeps_a_tools_best_sentence():
     per_sentence = [[Candidate(3, "c", 0.9), Candidate(1, "a", 0.5), Candidate(4, "d", 0.4)],
                     [Candidate(2, "b", 0.7), Candidate(1, "a", 0.3)]]
     sentence_keyword = np.array([[2.0, 0.0, 4.0, 0.0], [2.0, 3.0, 0.0, 1.0]])
-    best = best_sentence(ids, per_sentence, sentence_keyword, limit=10)
+    rows = sentence_scores(ids, per_sentence, sentence_keyword, limit=10)
+    assert rows.shape == (2, 4)
+    assert rows[0].tolist() == pytest.approx([0.1, 0.0, 1.0, 0.0]) and rows[1].tolist() == pytest.approx(
+        [0.25, 1.0, 0.0, 0.0])
+    best = rows.max(axis=0)
     assert best.tolist() == pytest.approx([0.25, 1.0, 1.0, 0.0])  # tool 1: its better sentence, B
     # a sentence's keyword side keeps its best ``limit`` tools only: B's keyword hits shrink to tool 2
-    assert best_sentence(ids, per_sentence, sentence_keyword, limit=1).tolist() == pytest.approx([0.1, 1.0, 1.0, 0.0])
+    assert sentence_scores(ids, per_sentence, sentence_keyword, limit=1).max(axis=0).tolist() == pytest.approx(
+        [0.1, 1.0, 1.0, 0.0])
     # tool 3 is the best match of one sentence: averaged with the whole query it overtakes tool 1
     combined = with_sentences(whole, ids, best)
     assert combined == pytest.approx({1: 0.375, 2: 0.875, 3: 0.5, 4: 0.1})
     assert [t for t, _ in ranked(combined, 3)] == [2, 3, 1]
+
+
+def _hits(*scores: float) -> list[Candidate]:
+    return [Candidate(i, f"t{i}", s) for i, s in enumerate(scores, 1)]
+
+
+def test_ask_weights_count_sentences_whose_best_match_stands_out():
+    ask, vague = _hits(0.8, 0.3, 0.3, 0.2), _hits(0.35, 0.3, 0.3, 0.25)  # leads of 0.4 and 0.05
+    weights = ask_weights([ask, vague, _hits(0.7, 0.4, 0.1)])  # the third leads by 0.3: 0.75 of the clearest
+    assert weights.tolist() == pytest.approx([1 / 1.5, 0.0, 0.5 / 1.5])  # 0.75 → (0.75 - 0.5) / 0.5
+    assert not ask_weights([ask, vague]).any()  # one ask and context: nothing to cover
+    assert not ask_weights([ask, []]).any() and not ask_weights([]).any()
+    assert not ask_weights([_hits(0.5, 0.5), _hits(0.2)]).any()  # no sentence stands out
+
+
+def test_diversified_covers_every_ask_before_more_of_one():
+    ids = np.array([1, 2, 3, 4, 5])
+    scores = {1: 0.9, 2: 0.85, 3: 0.8, 4: 0.5, 5: 0.1}  # three look-alikes for ask A lead the list
+    rows = np.array([[1.0, 0.95, 0.9, 0.0, 0.0],   # ask A: tools 1, 2, 3
+                     [0.0, 0.0, 0.0, 1.0, 0.2]])   # ask B: tool 4
+    assert [t for t, _ in ranked(scores, 3)] == [1, 2, 3]
+    picks = diversified(scores, ids, rows, np.array([0.5, 0.5]), 3)
+    assert [t for t, _ in picks] == [1, 4, 2]
+    assert [s for _, s in picks] == sorted((s for _, s in picks), reverse=True)
+    assert picks[0][1] == pytest.approx(0.5 * 0.9 + 0.5 * 0.5)  # its score mixed with the ask it serves
+    # without asks (fewer than two sentences ask for a tool) it is ``ranked``
+    assert diversified(scores, ids, rows, np.zeros(2), 3) == ranked(scores, 3)
+    assert [t for t, _ in diversified(scores, ids, rows, np.array([0.5, 0.5]), 10)] == [1, 4, 2, 3, 5]
 
 
 def test_static_embedder_matches_wordllamas_own_vectors():
