@@ -12,6 +12,7 @@ schemas a little, one line each. The keyword side weighs the lines apart
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from typing import Any
 
@@ -89,6 +90,19 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+# a.b / a_b (letters on both sides of each dot or underscore), camelCase, PascalCase of 2+ words
+_IDENTIFIER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)+\b|\b[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)+\b"
+                         r"|\b(?:[A-Z][a-z0-9]+){2,}\b")
+
+
+def keyword_text(query: str) -> str:
+    """The query for the keyword side: each identifier in it (``weather.get_forecast``,
+    ``getWeather``) also as its words, as tool names are indexed; PostgreSQL's parser would keep
+    ``weather.get_forecast`` or ``getweath`` whole, matching no tool's words."""
+    words = [split_identifier(m.group()) for m in _IDENTIFIER.finditer(query or "")]
+    return " ".join([query, *words]) if words else query
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 MAX_QUERY_PARTS = 8
 MIN_PART_WORDS = 3
@@ -99,7 +113,12 @@ def query_parts(query: str) -> list[str]:
 
     A request or an agent's step often asks for several things at once; one
     vector for the whole text blurs them, so the dense side also searches with
-    each sentence and keeps a tool's best match.
+    each sentence and keeps a tool's best match. A request of more sentences
+    than ``MAX_QUERY_PARTS`` is cut into that many runs of consecutive ones, so
+    an ask at its end still has a part of its own to match.
     """
     parts = [p.strip() for p in _SENTENCE_END.split(query or "") if len(p.split()) >= MIN_PART_WORDS]
-    return parts[:MAX_QUERY_PARTS] if len(parts) > 1 else []
+    if len(parts) > MAX_QUERY_PARTS:
+        bounds = [round(i * len(parts) / MAX_QUERY_PARTS) for i in range(MAX_QUERY_PARTS + 1)]
+        parts = [" ".join(parts[a:b]) for a, b in itertools.pairwise(bounds)]
+    return parts if len(parts) > 1 else []

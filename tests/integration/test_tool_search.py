@@ -305,6 +305,12 @@ def test_one_family_of_look_alikes_does_not_crowd_out_another_ask(catalog, monke
     assert "rent_car" not in names(tool_search(query=query, top_k=3))  # what the covering changed
 
 
+def test_a_request_naming_a_tool_by_its_identifier_finds_it_by_keywords(catalog):
+    """PostgreSQL's parser keeps ``checkOrderStatus`` whole; its words match the tool's name."""
+    for query in ("please run checkOrderStatus now", "use tools.check_order_status.v2 now"):
+        assert names(tool_search(query=query, top_k=3, mode="keyword"))[:1] == ["check_order_status"], query
+
+
 def test_static_vectors_tell_related_texts_from_unrelated_ones():
     vectors = get_sentence_embedder().embed_queries(
         ["book a plane ticket to Rome", "reserve a flight to Italy", "convert euros to crowns", ""])

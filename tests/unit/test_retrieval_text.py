@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.fusion import (
+    ask_weights,
+    diversified,
+    fuse,
+    normalised,
+    ranked,
+    sentence_scores,
+    with_sentences,
+)
 from retrieval.selectors import Candidate, ToolFilter
-from retrieval.fusion import ask_weights, diversified, fuse, normalised, ranked, sentence_scores, with_sentences
-from retrieval.text import query_parts, split_identifier, text_hash, tool_text
+from retrieval.text import (
+    keyword_text,
+    query_parts,
+    split_identifier,
+    text_hash,
+    tool_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +79,18 @@ def test_query_parts_splits_multi_sentence_requests_only():
     assert query_parts("Translate this text. Thanks!\nAlso convert 5 USD to EUR please") == [
         "Translate this text.", "Also convert 5 USD to EUR please"]  # fragments under 3 words dropped
     assert len(query_parts(". ".join(["do this thing now"] * 20))) == 8
+    # more sentences than parts: runs of consecutive sentences, the last ask kept
+    long = [f"ask number {i} here." for i in range(11)]
+    parts = query_parts(" ".join(long))
+    assert len(parts) == 8 and " ".join(parts) == " ".join(long) and parts[-1].endswith("ask number 10 here.")
+
+
+def test_keyword_text_adds_the_words_of_identifiers():
+    assert keyword_text("use the 'walmart.purchase' function") == "use the 'walmart.purchase' function walmart purchase"
+    assert keyword_text("call getWeatherForecast, then Movies_1_FindMovies") == (
+        "call getWeatherForecast, then Movies_1_FindMovies get weather forecast movies 1 find movies")
+    assert keyword_text("What's the weather in Paris? It is 3.5 degrees.") == "What's the weather in Paris? It is 3.5 degrees."
+    assert keyword_text("") == ""
 
 
 def test_normalisation_is_min_max_within_a_list():
