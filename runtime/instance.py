@@ -376,12 +376,14 @@ class AgentInstance:
         final_step = recorder.take_final_step() if recorder is not None else None
         self.reset()  # the run's state is in ``progress`` now: idle in the same transaction as the end
         try:
-            await db(session_services.session_end)(
+            released = await db(session_services.session_end)(
                 session_id=session_id, instance_id=self.id, to=state, error=error, result=text,
                 memory_rss_bytes=obs.process_rss(), final_step=final_step, **progress
             )
             self.sessions_served += 1
-            self.status = InstanceStatus.IDLE
+            # not released: its row was stopped meanwhile (a reaper that came while the session
+            # opened, before it could fail it): not ours to run sessions on, the pool drops it
+            self.status = InstanceStatus.IDLE if released else InstanceStatus.STOPPED
         except InvalidTransition:  # moved elsewhere meanwhile: failed by a reaper, cancelled by a lost cancel
             logger.warning("session %s: cannot record %s", session_id, state, extra={"correlation_id": session_id})
             held, held_error = await db(_refused_end)(session_id, final_step, progress)

@@ -224,13 +224,13 @@ assert InstanceStatus.IDLE in INSTANCE_TRANSITIONS[InstanceStatus.RESETTING]
 
 def session_end(*, session_id, instance_id, to: str, error: str = "", result: str | None = None,
                 memory_rss_bytes: int | None = None, final_step: dict[str, Any] | None = None,
-                **progress: Any) -> None:
+                **progress: Any) -> bool:
     """The run is over: the session's final (or waiting) state, and its instance, which has
     already dropped the run from memory, ``busy → resetting → idle`` (counted as served).
 
     One statement, atomic by itself; the instance moves only if the session did. An illegal
     session transition raises ``InvalidTransition``; an instance that is no longer ``busy``
-    (stopped meanwhile) is left as it is. ``final_step`` (``messages``, ``first_seq``,
+    (stopped meanwhile) is left as it is, and the result is False (True: it is idle again). ``final_step`` (``messages``, ``first_seq``,
     ``execution``: the step that ended the run) is written by the same statement, only if
     the session moved: it stands or falls with the end (the caller writes it alone if refused).
     """
@@ -257,6 +257,7 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
         raise session_refusal(session_id, to)
     if not released:
         logger.warning("session %s ended, but its instance %s was no longer busy", session_id, instance_id)
+    return bool(released)
 
 
 _STEP_INSERTS = """

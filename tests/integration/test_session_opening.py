@@ -234,3 +234,32 @@ async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_l
     # the client is told what the row says, not the answer the run would have recorded
     assert (result.state, result.error_code) == ("failed", "invalid_transition")
     assert result.text == "The session was ended elsewhere while it ran (failed: stopped sending heartbeats)"
+
+
+async def test_a_run_whose_instance_was_stopped_before_its_session_could_be_failed_leaves_the_pool(
+        runtime, scripted_llm):
+    """A reaper that came while the session opened stopped the instance's row but found no session
+    to fail: the run completes, and the instance is dropped rather than handed out again."""
+    asked, release = threading.Event(), threading.Event()
+
+    def first_call_held(body):
+        if not asked.is_set():
+            asked.set()
+            assert release.wait(10)
+        return two_calls(body)
+
+    scripted_llm.set_responder(first_call_held)
+    chat_run = await runtime.open(request(), api_key_id=None)
+    assert await asyncio.to_thread(asked.wait, 10)
+    await asyncio.to_thread(_on_worker(lambda: _wait_opened(chat_run.session_id)))
+    (instance,) = runtime.pool.instances()
+    await asyncio.to_thread(_on_worker(  # the row alone: its session was not bound when the reaper came
+        lambda: AgentInstance.objects.filter(pk=instance.id).update(status=InstanceStatus.STOPPED)))
+    release.set()
+    assert (await chat_run.task).state == "completed"
+    session, _ = await asyncio.to_thread(_on_worker(lambda: _stored(chat_run.session_id)))
+    assert session.state == "completed"
+    assert runtime.pool.instances() == []  # not back in the pool, where the next opening would fail on it
+    assert (await (await runtime.open(request(), api_key_id=None)).task).state == "completed"
+    (fresh,) = runtime.pool.instances()
+    assert fresh.id != instance.id
