@@ -206,8 +206,8 @@ async def test_housekeeping_drops_an_idle_instance_stopped_elsewhere(runtime, sc
     assert fresh.id != instance.id
 
 
-async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_leaves_the_pool(
-        runtime, scripted_llm):
+async def _held_at_its_first_llm_call(runtime, scripted_llm):
+    """A run that waits in its first LLM call (its session opened) until ``release`` is set."""
     asked, release = threading.Event(), threading.Event()
 
     def first_call_held(body):
@@ -219,10 +219,17 @@ async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_l
     scripted_llm.set_responder(first_call_held)
     chat_run = await runtime.open(request(), api_key_id=None)
     assert await asyncio.to_thread(asked.wait, 10)
-    # the session's opening write overlaps that call; this reaper comes after it commits (one that
-    # came while it commits would find no session to fail yet: a different case, not this test's)
+    # the session's opening write overlaps that call: wait for it to commit
     await asyncio.to_thread(_on_worker(lambda: _wait_opened(chat_run.session_id)))
     (instance,) = runtime.pool.instances()
+    return chat_run, instance, release
+
+
+async def test_a_run_whose_instance_was_reaped_meanwhile_ends_and_its_instance_leaves_the_pool(
+        runtime, scripted_llm):
+    # this reaper comes after the opening committed (one that came while it commits finds no
+    # session to fail yet: the next test)
+    chat_run, instance, release = await _held_at_its_first_llm_call(runtime, scripted_llm)
     await asyncio.to_thread(_on_worker(  # what another process's reaper does when heartbeats are late
         lambda: instance_services.instances_stop(instance_ids=[instance.id], reason="stopped sending heartbeats")))
     release.set()
@@ -240,19 +247,7 @@ async def test_a_run_whose_instance_was_stopped_before_its_session_could_be_fail
         runtime, scripted_llm):
     """A reaper that came while the session opened stopped the instance's row but found no session
     to fail: the run completes, and the instance is dropped rather than handed out again."""
-    asked, release = threading.Event(), threading.Event()
-
-    def first_call_held(body):
-        if not asked.is_set():
-            asked.set()
-            assert release.wait(10)
-        return two_calls(body)
-
-    scripted_llm.set_responder(first_call_held)
-    chat_run = await runtime.open(request(), api_key_id=None)
-    assert await asyncio.to_thread(asked.wait, 10)
-    await asyncio.to_thread(_on_worker(lambda: _wait_opened(chat_run.session_id)))
-    (instance,) = runtime.pool.instances()
+    chat_run, instance, release = await _held_at_its_first_llm_call(runtime, scripted_llm)
     await asyncio.to_thread(_on_worker(  # the row alone: its session was not bound when the reaper came
         lambda: AgentInstance.objects.filter(pk=instance.id).update(status=InstanceStatus.STOPPED)))
     release.set()
