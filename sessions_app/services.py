@@ -230,9 +230,10 @@ def session_end(*, session_id, instance_id, to: str, error: str = "", result: st
 
     One statement, atomic by itself; the instance moves only if the session did. An illegal
     session transition raises ``InvalidTransition``; an instance that is no longer ``busy``
-    (stopped meanwhile) is left as it is, and the result is False (True: it is idle again). ``final_step`` (``messages``, ``first_seq``,
-    ``execution``: the step that ended the run) is written by the same statement, only if
-    the session moved: it stands or falls with the end (the caller writes it alone if refused).
+    (stopped meanwhile) is left as it is, and the result is False (True: it is idle again).
+    ``final_step`` (``messages``, ``first_seq``, ``execution``: the step that ended the run) is
+    written by the same statement, only if the session moved: it stands or falls with the end
+    (the caller writes it alone if refused).
     """
     unknown = set(progress) - set(_STEP_PROGRESS)
     if unknown:
