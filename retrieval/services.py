@@ -338,12 +338,13 @@ def tool_search(
     searched = selectors.KeywordResult(candidates=[], weights={})
     per_sentence: list[list[Candidate]] = []
     sentences = query_parts(query) if mode == "hybrid" else []
+    keyword_texts = [keyword_text(q) for q in (query, *sentences)]  # what the keyword side reads
     embedding = None
     if mode in ("hybrid", "dense"):  # the model runs while the database works
         embedding = _embedding_pool.submit(_query_vectors, embedder, [query], _query_tokens())
     index, lexemes = None, []
     if _memory_index_enabled():
-        generation, lexemes = memindex.query_lexemes([keyword_text(q) for q in (query, *sentences)])
+        generation, lexemes = memindex.query_lexemes(keyword_texts)
         index = memindex.current(generation, embedder.name)
     # SQL search takes a transaction (its HNSW settings are SET LOCAL); memory needs none
     with transaction.atomic() if index is None else contextlib.nullcontext():
@@ -351,7 +352,7 @@ def tool_search(
             selectors.hnsw_session_settings(ef_search=2 * limit)
         if mode in ("hybrid", "keyword"):
             searched = (index.keyword(lexemes[0], limit=limit, tool_filter=tool_filter) if index is not None
-                        else selectors.tool_keyword_search(query=keyword_text(query), model=embedder.name, limit=limit,
+                        else selectors.tool_keyword_search(query=keyword_texts[0], model=embedder.name, limit=limit,
                                                            tool_filter=tool_filter))
         keyword = searched.candidates
         if sentences:
@@ -376,7 +377,7 @@ def tool_search(
                 ids = np.array(sorted(names), dtype=np.int64)
                 sentence_keyword = (
                     index.sentence_scores(lexemes[1:], ids, searched) if index is not None
-                    else selectors.tool_keyword_sentence_scores(texts=[keyword_text(t) for t in sentences], tool_ids=ids.tolist(),
+                    else selectors.tool_keyword_sentence_scores(texts=keyword_texts[1:], tool_ids=ids.tolist(),
                                                                 keyword=searched))
                 rows = fusion.sentence_scores(ids, per_sentence, sentence_keyword, limit=limit)
                 scores = fusion.with_sentences(scores, ids, rows.max(axis=0))
