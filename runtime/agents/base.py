@@ -1,5 +1,8 @@
 """BaseAgent: one step = prepare tools → prepare context → reason → select action → act.
 
+With tool search, a kind that reasons in a call of its own prepares the tools again after
+reasoning: the action's tools are found for the next step the model has just decided.
+
 Subclasses (agent kinds) differ only in how they reason and select the action.
 Limits are rules (``runtime.rules``) applied in ``_prepare_tools``; the hard
 ``max_iterations`` cap lives in the runner, not here.
@@ -60,6 +63,10 @@ def feedback_for(reply: LLMReply, error: str, tool_names: list[str]) -> list[dic
 
 class BaseAgent:
     kind: ClassVar[str] = ""
+    # Reasoning is a call of its own, before the action's: with tool search, the action's tools are
+    # searched again for the step that reasoning has just decided (the first search, whose tools the
+    # reasoning prompt lists, could only read the step before).
+    searches_after_reasoning: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -90,17 +97,21 @@ class BaseAgent:
 
     # -- the step -----------------------------------------------------------------------------
     async def step(self) -> StepOutcome:
-        offered = await self._prepare_tools()
+        again = self.retriever is not None and self.searches_after_reasoning
+        offered = await self._prepare_tools(record=not again)
         if self._forced is not None:
             return self._forced
         messages = self._prepare_context(offered)
         reasoning = await self._reasoning_phase(messages, offered)
+        if again:
+            offered = await self._prepare_tools()
         action = await self._select_action_phase(reasoning, offered)
         return await self._action_phase(action)
 
-    async def _prepare_tools(self) -> OfferedTools:
+    async def _prepare_tools(self, *, record: bool = True) -> OfferedTools:
         """Candidates (the template's tools, or tool search for this step) → rules (before and
-        after retrieval) → cap at ``max_tools_in_prompt`` (system tools kept first)."""
+        after retrieval) → cap at ``max_tools_in_prompt`` (system tools kept first). ``record``:
+        count, log and keep (``last_offered``) the result as the step's tools."""
         candidates = [name for name in self.tools if name != REASONING_TOOL]
         facts = self.facts()
         removed_by_search: dict[str, str] = {}
@@ -135,19 +146,25 @@ class BaseAgent:
             names=names, schemas=schemas, removed=decision.removed,
             schema_tokens=len(json.dumps(schemas)) // 4,
         )
-        obs.TOOLS_PER_PROMPT.labels(self.spec.name).observe(len(names))
+        if record:
+            self._record_offered(offered)
+        return offered
+
+    def _record_offered(self, offered: OfferedTools) -> None:
+        """The step's tools: counted (metrics), logged and kept in the session (``last_offered``)."""
+        obs.TOOLS_PER_PROMPT.labels(self.spec.name).observe(len(offered.names))
         obs.TOOL_SCHEMA_TOKENS.labels(self.spec.name).observe(offered.schema_tokens)
-        for rule in decision.removed.values():
+        for rule in offered.removed.values():
             obs.TOOLS_REMOVED.labels(rule).inc()
         logger.info(
             "step %d: %d tools offered, %d removed, ~%d schema tokens",
-            self.ctx.iteration, len(names), len(decision.removed), offered.schema_tokens,
+            self.ctx.iteration, len(offered.names), len(offered.removed), offered.schema_tokens,
             extra={"correlation_id": self.ctx.session_id, "iteration": self.ctx.iteration,
-                   "tools_offered": names, "tools_removed": decision.removed,
+                   "tools_offered": offered.names, "tools_removed": offered.removed,
                    "tool_schema_tokens": offered.schema_tokens},
         )
-        self.ctx.extra["last_offered"] = {"names": names, "removed": decision.removed, "schema_tokens": offered.schema_tokens}
-        return offered
+        self.ctx.extra["last_offered"] = {"names": offered.names, "removed": offered.removed,
+                                          "schema_tokens": offered.schema_tokens}
 
     def _prepare_context(self, offered: OfferedTools) -> list[dict[str, Any]]:
         """A fresh system prompt (today's date, this step's tools) + the conversation."""

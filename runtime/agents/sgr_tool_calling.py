@@ -14,6 +14,7 @@ from runtime.tools.system import ReasoningTool
 
 class SGRToolCallingAgent(ToolCallingAgent):
     kind = "sgr_tool_calling"
+    searches_after_reasoning = True
 
     async def _reasoning_phase(self, messages: list[dict[str, Any]], offered: OfferedTools) -> dict[str, Any]:
         schema = self.tools[REASONING_TOOL].spec.openai_schema()

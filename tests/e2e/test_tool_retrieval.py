@@ -12,7 +12,7 @@ from catalog.services import tool_create
 from retrieval.services import tool_embeddings_refresh
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
-from tests.e2e.helpers import final, offered, sync_client, think
+from tests.e2e.helpers import REASONING, final, offered, sync_client, think
 from tests.fakes.llm_server import tool_call
 from tests.fakes.search_server import result
 
@@ -108,3 +108,37 @@ def test_scenario_c_max_searches_with_retrieval(platform_server, scripted_llm, s
     session = Session.objects.get(pk=completion.model)
     assert session.searches_used == 1 and session.state == "completed"
     assert session.context["last_offered"]["removed"]["web_search_tool"] == "max_searches=1"
+
+
+def test_the_action_gets_the_tools_of_the_step_just_reasoned(platform_server, scripted_llm, chat_key):
+    """``sgr_tool_calling`` searches again after its reasoning call: the task names the stock, the
+    reasoning decides to quote shipping, and the action is offered the shipping tool."""
+    from tests.hot_load_tools import EchoTool
+
+    _stock_tool()
+    tool_create(name="parcel_shipping_quote", description="Quotes the price of sending a parcel by courier to "
+                "a destination city.", kind="python", entrypoint="tests.hot_load_tools:EchoTool",
+                parameters=EchoTool.parameters_schema())
+    assert _distractors(100) >= 80
+    tool_embeddings_refresh()
+    template_create(name="quotes", content={
+        "agent_kind": "sgr_tool_calling", "prompt_pack": {"system_prompt": "Use these tools:\n{tools}"},
+        "tool_policy": {"strategy": "retrieval", "allowlist": [], "max_tools_in_prompt": 4},
+    })
+    step = {**REASONING, "remaining_steps": ["Get a courier quote for sending the parcel to Berlin"]}
+    scripted_llm.enqueue(tool_call("reasoning_tool", step), tool_call("parcel_shipping_quote", {"text": "Berlin"}),
+                         think(), tool_call("final_answer_tool", final("Sending W-1 to Berlin costs 12 EUR")))
+    completion = sync_client(platform_server(**ENV), chat_key).chat.completions.create(
+        model="quotes", messages=[{"role": "user", "content": "How many units of SKU W-1 are in stock?"}]
+    )
+    assert completion.choices[0].message.content == "Sending W-1 to Berlin costs 12 EUR"
+    reasoning_request, action_request = scripted_llm.requests[0], scripted_llm.requests[1]
+    # the reasoning prompt lists what the task alone finds; the action gets what the step needs
+    assert "parcel_shipping_quote" not in reasoning_request["messages"][0]["content"]
+    assert "stock_level_lookup" in reasoning_request["messages"][0]["content"]
+    assert "parcel_shipping_quote" in offered(action_request)
+    assert len(offered(action_request)) <= 4
+    run = ToolExecution.objects.get(session_id=completion.model, tool_name="parcel_shipping_quote")
+    assert run.status == "ok"
+    last = Session.objects.get(pk=completion.model).context["last_offered"]
+    assert "final_answer_tool" in last["names"] and last["schema_tokens"] > 0
