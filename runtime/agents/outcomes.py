@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,3 +46,9 @@ class OfferedTools:
     schemas: list[dict[str, Any]]
     removed: dict[str, str] = field(default_factory=dict)
     schema_tokens: int = 0
+
+    def only(self, name: str) -> OfferedTools:
+        """Just ``name`` (one of ``names``): what a step forced to that tool may call."""
+        schemas = [s for s in self.schemas if s["function"]["name"] == name]
+        return OfferedTools(names=[name], schemas=schemas, removed=self.removed,
+                            schema_tokens=len(json.dumps(schemas)) // 4)

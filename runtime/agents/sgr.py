@@ -17,7 +17,6 @@ from runtime.agents.base import REASONING_TOOL, BaseAgent, InvalidOutput
 from runtime.agents.outcomes import Action, OfferedTools
 from runtime.tools.system import ReasoningTool
 
-
 ITEMS_CAP = 3  # maxItems of every array when strings are capped
 
 
@@ -100,6 +99,8 @@ class SGRAgent(BaseAgent):
     kind = "sgr"
 
     async def _reasoning_phase(self, messages: list[dict[str, Any]], offered: OfferedTools) -> Action:
+        if self._required:  # a require_tool rule: the action's union has that one branch (tool_choice's equivalent)
+            offered = offered.only(self._required)
         reasoning_schema = self.tools[REASONING_TOOL].spec.parameters
         response_format = {
             "type": "json_schema",
