@@ -41,6 +41,8 @@ class TemplateCreateSerializer(ContentFieldsSerializer):
 
 
 class VersionCreateSerializer(ContentFieldsSerializer):
+    # A client may post the template's whole shape back, name included; a version cannot rename it.
+    name = serializers.CharField(required=False, max_length=100, help_text="The template's own name, if given.")
     activate = serializers.BooleanField(required=False, default=False)
 
 
@@ -125,6 +127,8 @@ class TemplateVersionCreateApi(APIView):
         template = template_get(ref=ref)
         data = VersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data.pop("name", template.name) != template.name:
+            raise serializers.ValidationError({"name": f"a version cannot rename its template {template.name!r}"})
         activate = data.validated_data.pop("activate", False)
         content, note = _content(data.validated_data)
         version = template_version_create(template=template, changes=content, note=note, activate=activate)

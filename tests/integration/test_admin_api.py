@@ -374,7 +374,9 @@ def test_new_version_is_copy_on_write_and_inactive_until_activated(api, warehous
     assert (spec.version, spec.content.prompt_pack.system_prompt) == (2, "Version two.")
     back = api.post("/admin/templates/warehouse_agent/activate", {"version": 1}, format="json")
     assert back.json()["version"] == 1
-    v3 = api.post(f"/admin/templates/{tid}/versions", {"tags": ["v3"], "activate": True}, format="json")
+    # the template's whole shape posted back, its own name included
+    v3 = api.post(f"/admin/templates/{tid}/versions", {"name": "warehouse_agent", "tags": ["v3"], "activate": True},
+                  format="json")
     assert (v3.status_code, v3.json()["version"], v3.json()["is_active"]) == (201, 3, True)
     assert template_spec_get(name="warehouse_agent").content.tags == ["v3"]
 
@@ -383,6 +385,7 @@ def test_new_version_is_copy_on_write_and_inactive_until_activated(api, warehous
     ({"execution_policy": {"max_iterations": 0}}, "max_iterations"),
     ({"tool_policy": {"denylist": ["stock_lookup"]}}, "stock_lookup"),  # clashes with the kept allowlist
     ({"bogus": 1}, "bogus"),
+    ({"name": "another_agent", "tags": ["x"]}, "name"),  # a version cannot rename its template
 ])
 def test_invalid_new_version_is_400_and_creates_nothing(api, warehouse, changes, reason):
     response = api.post(f"/admin/templates/{warehouse['id']}/versions", changes, format="json")
