@@ -267,7 +267,7 @@ def _query_vectors(embedder, texts: list[str], max_tokens: int | None = None) ->
 
 
 def search_warm_up() -> threading.Thread:
-    """When a served template searches its tools (``tool_policy.strategy="retrieval"``), load the
+    """When a served template searches its tools (``ToolPolicy.searches``), load the
     embedding model and build the in-memory index on a background thread, so a server's first
     searches are not the slow ones (``manage.py serve`` calls it). Otherwise nothing is loaded:
     the model alone takes ~200 MB of a process's memory."""
@@ -275,7 +275,7 @@ def search_warm_up() -> threading.Thread:
         from templates_app.selectors import template_specs_served
 
         try:
-            if not any(spec.content.tool_policy.strategy == "retrieval" for spec in template_specs_served()):
+            if not any(spec.content.tool_policy.searches for spec in template_specs_served()):
                 return
             embedder = get_embedder()
             embedder.embed_queries(["warm up"])

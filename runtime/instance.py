@@ -63,9 +63,9 @@ class RunResult:
 
 
 def start_tool_names(spec: TemplateSpec) -> list[str]:
-    """Tools loaded at session start: system, required, and (static strategy) the allowlist."""
+    """Tools loaded at session start: system, required, and (without tool search) the allowlist."""
     policy = spec.content.tool_policy
-    retrieval = policy.strategy == "retrieval"
+    retrieval = policy.searches
     names = list(SYSTEM_TOOL_NAMES) + policy.required_tools + ([] if retrieval else policy.allowlist)
     denied = set(policy.denylist)
     return [n for n in dict.fromkeys(names) if n not in denied]
@@ -187,7 +187,7 @@ class AgentInstance:
     # -- running ------------------------------------------------------------------------------
     @property
     def uses_retrieval(self) -> bool:
-        return self.spec.content.tool_policy.strategy == "retrieval"
+        return self.spec.content.tool_policy.searches
 
     def tool_names(self) -> list[str]:
         return start_tool_names(self.spec)

@@ -98,10 +98,21 @@ class ToolPolicy(_Strict):
     denylist: list[str] = Field(default_factory=list)
     max_tools_in_prompt: int = Field(default=10, ge=1, le=200)
     max_risk: RiskName = "medium"
-    strategy: Literal["static", "retrieval"] = Field(
-        default="static",
-        description="static: system + required + allowlisted tools; retrieval: top-k from tool search.",
+    strategy: Literal["auto", "static", "retrieval"] = Field(
+        default="auto",
+        description="static: system + required + allowlisted tools; retrieval: top-k from tool search; "
+                    "auto: static when those fit in max_tools_in_prompt, tool search when they do not or "
+                    "when the allowlist is empty (the whole catalog is the pool).",
     )
+
+    @property
+    def searches(self) -> bool:
+        """Whether each step's tools come from tool search (``strategy``, ``auto`` resolved)."""
+        if self.strategy != "auto":
+            return self.strategy == "retrieval"
+        named = set(self.allowlist) | set(self.required_tools)
+        # + final_answer_tool and clarification_tool, offered on every step
+        return not self.allowlist or len(named) + 2 > self.max_tools_in_prompt
 
     @model_validator(mode="after")
     def _no_overlap(self) -> ToolPolicy:

@@ -49,11 +49,13 @@ def _distractors(count: int) -> int:
     return made
 
 
-def _template(name: str, *, strategy: str, allowlist: list[str], max_searches: int = 4) -> None:
+def _template(name: str, *, strategy: str | None, allowlist: list[str], max_searches: int = 4) -> None:
+    """``strategy=None``: the default, ``auto``."""
     template_create(name=name, content={
         "agent_kind": "sgr_tool_calling",
         "execution_policy": {"max_searches": max_searches},
-        "tool_policy": {"strategy": strategy, "allowlist": allowlist, "max_tools_in_prompt": 8},
+        "tool_policy": {"allowlist": allowlist, "max_tools_in_prompt": 8,
+                        **({"strategy": strategy} if strategy else {})},
     })
 
 
@@ -66,9 +68,11 @@ def test_a_large_catalog_solves_what_a_small_one_does(platform_server, scripted_
     _stock_tool()
     assert _distractors(300) >= 250
     tool_embeddings_refresh()
-    _template("small_catalog", strategy="static",
+    # the default strategy (auto): the four named tools fit in a prompt, so they are offered as they
+    # are; with no allowlist the whole catalog is the pool, and each step searches it
+    _template("small_catalog", strategy=None,
               allowlist=["stock_level_lookup", "web_search_tool", "generate_plan_tool", "create_report_tool"])
-    _template("large_catalog", strategy="retrieval", allowlist=[])
+    _template("large_catalog", strategy=None, allowlist=[])
     server = platform_server(**ENV)
     client = sync_client(server, chat_key)
     answers = {}
@@ -82,6 +86,9 @@ def test_a_large_catalog_solves_what_a_small_one_does(platform_server, scripted_
         action_request = scripted_llm.requests[start + 1]
         assert "stock_level_lookup" in offered(action_request)
         assert len(offered(action_request)) <= 8
+        if template == "small_catalog":  # exactly its own tools, unsearched
+            assert set(offered(action_request)) == {"final_answer_tool", "clarification_tool", "stock_level_lookup",
+                                                    "web_search_tool", "generate_plan_tool", "create_report_tool"}
         assert ToolExecution.objects.get(session_id=completion.model, tool_name="stock_level_lookup").status == "ok"
     assert answers["small_catalog"] == answers["large_catalog"] == "12 units of W-1"
     state = Session.objects.get(pk=completion.model).context["last_offered"]
