@@ -60,9 +60,12 @@ LOCAL_LLM_MAX_TOKENS: int = env.int("LOCAL_LLM_MAX_TOKENS", default=1536)  # per
 LOCAL_LLM_MAX_STRING: int = env.int("LOCAL_LLM_MAX_STRING", default=200)  # maxLength of every string in the schema
 LOCAL_LLM_WARMUP: bool = env.bool("LOCAL_LLM_WARMUP", default=True)  # one tiny request at start-up
 
-# Web search (Tavily-compatible HTTP API).
+# Web search: "tavily" (a Tavily-compatible HTTP API), "searxng" (a self-hosted SearXNG) or
+# "package.module:factory" (a callable taking the runtime settings; runtime.tools.search_providers).
+WEB_SEARCH_PROVIDER: str = env.str("WEB_SEARCH_PROVIDER", default="tavily")
 TAVILY_BASE_URL: str = env.str("TAVILY_BASE_URL", default="https://api.tavily.com")
 TAVILY_API_KEY: str = env.str("TAVILY_API_KEY", default="")
+SEARXNG_BASE_URL: str = env.str("SEARXNG_BASE_URL", default="")
 
 # Tool safety.
 TOOL_ENTRYPOINT_ALLOWLIST: list[str] = env.list(

@@ -37,6 +37,8 @@ class RuntimeSettings:
     router: RouterSettings = RouterSettings("sgr_agent", 0.80, 0.01, False)
     llm_backend: str = "openai"  # for templates without llm_config.base_url: "openai" or "local"
     local_llm: LocalLLMConfig | None = None
+    web_search_provider: str = "tavily"  # runtime.tools.search_providers
+    searxng_base_url: str = ""
 
     @classmethod
     def from_django(cls) -> RuntimeSettings:
@@ -52,6 +54,8 @@ class RuntimeSettings:
             local_llm=LocalLLMConfig.from_django(),
             tavily_base_url=settings.TAVILY_BASE_URL,
             tavily_api_key=settings.TAVILY_API_KEY,
+            web_search_provider=settings.WEB_SEARCH_PROVIDER,
+            searxng_base_url=settings.SEARXNG_BASE_URL,
             entrypoint_allowlist=tuple(settings.TOOL_ENTRYPOINT_ALLOWLIST),
             http_allow_private=settings.HTTP_TOOL_ALLOW_PRIVATE,
             pool_per_version=settings.POOL_PER_VERSION,

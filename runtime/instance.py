@@ -40,7 +40,7 @@ from runtime.tools.executors import (
     build_executable,
 )
 from runtime.tools.http_tool import HttpExecutable
-from runtime.tools.search import DirectFetchExtractor, TavilySearchProvider
+from runtime.tools.search_providers import web_search_provider
 from sessions_app import instances as instance_services
 from sessions_app import selectors as session_selectors
 from sessions_app import services as session_services
@@ -113,11 +113,7 @@ class AgentInstance:
         llm_settings = llm_settings or settings.llm_for(spec)
         self.llm = LLMClient(llm_settings) if llm_settings.base_url else None
         self.llm_problem = llm_problem or NO_ENDPOINT  # why self.llm is None: every session fails with it
-        self.search = (
-            TavilySearchProvider(settings.tavily_base_url, settings.tavily_api_key,
-                                 fallback=DirectFetchExtractor(allow_private=settings.http_allow_private))
-            if settings.tavily_base_url else None
-        )
+        self.search = web_search_provider(settings)
         self.rules = policy_rules(
             max_iterations=spec.content.execution_policy.max_iterations,
             max_searches=spec.content.execution_policy.max_searches,

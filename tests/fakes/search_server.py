@@ -1,10 +1,11 @@
-"""Tiny Tavily-compatible search server (plus static HTML pages) for tests.
+"""Tiny Tavily-compatible search server (plus SearXNG's JSON search and static HTML pages) for tests.
 
 Standard library only: a ``ThreadingHTTPServer`` on 127.0.0.1 in a daemon thread.
 
     with ScriptedSearch() as srv:
         srv.enqueue([result("Doc", srv.add_page("doc", "<p>hi</p>"), "hi")], answer="hi")
         # POST {srv.base_url}/search  {"query": "...", "max_results": 5}
+        # GET  {srv.base_url}/search?q=...&format=json  (SearXNG)
         # GET  {srv.base_url}/page/doc
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["ScriptedSearch", "SearchReply", "result"]
 
@@ -143,6 +144,8 @@ def _make_handler(srv: ScriptedSearch) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
+            if path.rstrip("/") == "/search":
+                return self._searxng()
             if not path.startswith("/page/"):
                 return self._json(404, {"detail": {"error": f"no route GET {path}"}})
             name = unquote(path[len("/page/"):])
@@ -152,6 +155,20 @@ def _make_handler(srv: ScriptedSearch) -> type[BaseHTTPRequestHandler]:
             if page is None:
                 return self._send(404, b"<html><body>Not found</body></html>", "text/html; charset=utf-8")
             self._send(page.status, page.body, page.content_type)
+
+        def _searxng(self) -> None:
+            """SearXNG's ``GET /search?q=…&format=json`` from the same script (no result cap: SearXNG
+            has no max_results; ``format`` other than json is SearXNG's 403)."""
+            query = parse_qs(urlsplit(self.path).query)
+            body = {"query": (query.get("q") or [""])[0], "format": (query.get("format") or [""])[0]}
+            reply = srv._next(body, {k.lower(): v for k, v in self.headers.items()})
+            if body["format"] != "json":
+                return self._send(403, b"Forbidden", "text/html")
+            if reply.status != 200:
+                return self._send(reply.status, b"<html>error</html>", "text/html")
+            results = [{"url": r["url"], "title": r["title"], "content": r["content"], "engine": "scripted"}
+                       for r in reply.results]
+            self._json(200, {"query": body["query"], "number_of_results": len(results), "results": results})
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
