@@ -167,11 +167,13 @@ class Resolved:
     tool_specs: dict | None = None  # always read for a template (``_template_for``)
 
 
-def _resolve(model: str) -> Resolved:
+def _resolve(model: str, principal: Principal | None) -> Resolved:
     """What ``model`` names: a template (404 when unknown), or a session waiting for the user's
-    answer, with the template version it runs (404 when unknown, 409 when not waiting)."""
+    answer, with the template version it runs (404 when unknown or, for a ``principal``, another
+    key's; 409 when not waiting). No principal: a caller inside the process, trusted."""
     if session_selectors.is_session_id(model):
-        view = session_selectors.session_get(session_id=model)
+        view = (session_selectors.session_get_for(session_id=model, principal=principal) if principal is not None
+                else session_selectors.session_get(session_id=model))
         if view.state != SessionState.WAITING_FOR_CLARIFICATION:
             raise SessionNotWaiting(f"Session {model} is {view.state}, not waiting for clarification", state=view.state)
         return Resolved("session", template_selectors.template_spec_for_version(version_id=view.template_version_id))
@@ -186,7 +188,7 @@ def chat_admit(*, header: str | None, model: str | None, rate_limit: RateLimit |
     principal = api_key_admit(header, limit=rate_limit)
     if model is None or model == ROUTER_MODEL:
         return principal, None
-    return principal, _resolve(model)
+    return principal, _resolve(model, principal)
 
 
 RUNTIMES_GROUP = "runtimes"  # every server process's channel: where a cancel is sent
@@ -260,7 +262,7 @@ class Runtime:
             resolved = await db(_template_for)(choice.template)
             routing = choice.as_dict()
         else:
-            resolved = resolved or await db(_resolve)(request.model)
+            resolved = resolved or await db(_resolve)(request.model, None)
             if resolved.kind == "session":
                 return await self.resume(request.model, resolved.spec, last_user_text(request),
                                          include_usage=request.include_usage, sampling=request.sampling)

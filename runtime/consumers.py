@@ -32,6 +32,7 @@ from runtime.chat import END, ChatRun, chat_admit, get_runtime, parse_chat_reque
 from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
 from runtime.instance import RunResult
+from sessions_app import selectors as session_selectors
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
@@ -213,15 +214,23 @@ class ProvideClarificationConsumer(PlatformHttpConsumer):
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        # a continuation is a run: the same rate limit as a chat (key and budget in one crossing)
-        await db(chat_admit)(header=self.header(), model=None, rate_limit=get_runtime().settings.api_key_rate)
-        data = self.parse_json(body)
-        if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
-            raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')
+        # a continuation is a run: the same rate limit as a chat (key, budget and the session, which
+        # must be this key's, in one crossing); a bad body is only reported to an authenticated caller
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        request = parse_chat_request({"model": session_id, "messages": data["messages"],
-                                      "stream": data.get("stream", True), "stream_options": data.get("stream_options")})
-        run = await get_runtime().open(request, api_key_id=None)
+        try:
+            data = self.parse_json(body)
+            if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
+                raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')
+            request, problem = parse_chat_request({
+                "model": session_id, "messages": data["messages"], "stream": data.get("stream", True),
+                "stream_options": data.get("stream_options")}), None
+        except PlatformError as exc:
+            request, problem = None, exc
+        _, resolved = await db(chat_admit)(header=self.header(), model=request and request.model,
+                                           rate_limit=get_runtime().settings.api_key_rate)
+        if problem is not None:
+            raise problem
+        run = await get_runtime().open(request, api_key_id=None, resolved=resolved)
         if request.stream:
             await self.stream_run(run)
         else:
@@ -234,8 +243,9 @@ class CancelConsumer(PlatformHttpConsumer):
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        await self.principal()
+        principal = await self.principal()
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        await db(session_selectors.session_get_for)(session_id=session_id, principal=principal)  # 404: not its
         state = await get_runtime().cancel(session_id)
         await self.send_json(200, {"session_id": session_id, "state": state})
 

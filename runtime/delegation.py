@@ -22,7 +22,8 @@ def _open_child(spec, task: str, parent_id: str, depth: int, instance_id) -> tup
     messages = [{"role": "user", "content": content}]
     session = session_services.session_start(
         instance_id=instance_id, template_version_id=spec.version_id, task=task, messages=messages,
-        parent_id=parent_id, depth=depth,
+        parent_id=parent_id, depth=depth,  # the child belongs to the key its parent belongs to
+        api_key_id=session_selectors.session_get(session_id=parent_id).api_key_id,
     )
     return str(session.pk), messages
 

@@ -1,4 +1,5 @@
-"""/agents monitoring endpoints (chat or admin keys)."""
+"""/agents monitoring endpoints (chat or admin keys): a chat key sees the sessions it started, an
+admin key all of them."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -6,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import IsApiKey
-from sessions_app.selectors import SessionView, session_get, sessions_active
+from sessions_app.selectors import SessionView, session_get_for, sessions_active
 
 
 def state_payload(view: SessionView) -> dict:
@@ -58,7 +59,7 @@ class AgentsListApi(APIView):
 
     @extend_schema(responses=inline_serializer("AgentsList", {"agents": SessionStateSerializer(many=True)}))
     def get(self, request):
-        return Response({"agents": [state_payload(v) for v in sessions_active()]})
+        return Response({"agents": [state_payload(v) for v in sessions_active(principal=request.user)]})
 
 
 class AgentStateApi(APIView):
@@ -66,4 +67,4 @@ class AgentStateApi(APIView):
 
     @extend_schema(responses=SessionStateSerializer)
     def get(self, request, session_id):
-        return Response(state_payload(session_get(session_id=session_id)))
+        return Response(state_payload(session_get_for(session_id=session_id, principal=request.user)))

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from access.selectors import Principal
 from platform_site.sql import fetch
 from sessions_app.errors import SessionNotFound
 from sessions_app.models import Session
@@ -25,6 +26,7 @@ class SessionView(BaseModel):
     instance_id: uuid.UUID | None
     parent_id: uuid.UUID | None
     depth: int
+    api_key_id: int | None  # the key that started it (a delegated session: its root's); None: deleted key
     state: str
     stage: str
     task: str
@@ -64,7 +66,7 @@ def _view(session: Session) -> SessionView:
     return SessionView(
         id=session.pk, template=version.template.name, template_version_id=version.pk,
         version=version.version, instance_id=session.instance_id, parent_id=session.parent_id,
-        depth=session.depth, state=session.state, stage=session.stage, task=session.task,
+        depth=session.depth, api_key_id=session.api_key_id, state=session.state, stage=session.stage, task=session.task,
         iteration=session.iteration, searches_used=session.searches_used,
         clarifications_used=session.clarifications_used, tool_calls=session.tool_calls,
         prompt_tokens=session.prompt_tokens, completion_tokens=session.completion_tokens,
@@ -80,7 +82,7 @@ def _view(session: Session) -> SessionView:
 _VIEW_COLUMNS = {
     "id": "s.id", "template": "t.name", "template_version_id": "v.id", "version": "v.version",
     **{name: f"s.{name}" for name in (
-        "instance_id", "parent_id", "depth", "state", "stage", "task", "iteration", "searches_used",
+        "instance_id", "parent_id", "depth", "api_key_id", "state", "stage", "task", "iteration", "searches_used",
         "clarifications_used", "tool_calls", "prompt_tokens", "completion_tokens", "context",
         "current_step_reasoning", "execution_result", "error", "routing", "created_at", "updated_at",
         "finished_at")},
@@ -119,13 +121,26 @@ def session_get(*, session_id) -> SessionView:
     return _view_of(_row(_GET_SQL, session_id))
 
 
-def sessions_active(*, limit: int = 200) -> list[SessionView]:
-    qs = (
-        Session.objects.select_related("template_version__template")
-        .filter(state__in=SESSION_ACTIVE)
-        .order_by("-created_at")[:limit]
-    )
-    return [_view(s) for s in qs]
+def visible_to(view: SessionView, principal: Principal) -> bool:
+    """Sessions belong to the API key that started them: another key (unless an admin one) is
+    told there is no such session, so it can neither read nor continue nor cancel it."""
+    return principal.is_admin or (view.api_key_id is not None and view.api_key_id == principal.key_id)
+
+
+def session_get_for(*, session_id, principal: Principal) -> SessionView:
+    """``session_get`` on behalf of ``principal``: ``SessionNotFound`` for a session it may not see."""
+    view = session_get(session_id=session_id)
+    if not visible_to(view, principal):
+        raise SessionNotFound(f"No session {session_id}")
+    return view
+
+
+def sessions_active(*, principal: Principal | None = None, limit: int = 200) -> list[SessionView]:
+    """The active sessions, newest first; with a ``principal``, only those it may see."""
+    qs = Session.objects.select_related("template_version__template").filter(state__in=SESSION_ACTIVE)
+    if principal is not None and not principal.is_admin:
+        qs = qs.filter(api_key_id=principal.key_id)
+    return [_view(s) for s in qs.order_by("-created_at")[:limit]]
 
 
 def instances_list(*, include_stopped: bool = False) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from catalog.services import tool_create
 from sessions_app.models import Session, SessionState, ToolExecution
 from templates_app.services import template_create
-from tests.e2e.helpers import clarify, final, sync_client, think
+from tests.e2e.helpers import clarify, final, get_state, sync_client, think
 from tests.fakes.llm_server import tool_call
 
 
@@ -31,6 +31,8 @@ def test_orchestrator_uses_writer_as_a_tool(platform_server, scripted_llm, chat_
     assert parent.state == child.state == SessionState.COMPLETED
     assert child.template_version.template.name == "writer_agent"
     assert child.depth == 1 and child.task.startswith("Write a two-line essay about tea")
+    assert child.api_key_id == parent.api_key_id is not None  # the child is the same key's to see
+    assert get_state(server, chat_key, str(child.pk))["parent_id"] == str(parent.pk)
     assert child.execution_result == "Tea warms.\nTea calms."
     execution = ToolExecution.objects.get(session=parent, tool_name="ask_writer_agent")
     assert execution.status == "ok" and execution.result == "Tea warms.\nTea calms."
