@@ -11,10 +11,11 @@ import asyncio
 import json
 import logging
 import math
+from collections.abc import Callable
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
-from channels.consumer import get_handler_name
 from django.conf import settings
 
 from access.selectors import Principal, principal_from_header
@@ -28,7 +29,14 @@ from platform_site.errors import (
     platform_error_body,
 )
 from runtime import streaming
-from runtime.chat import END, ChatRun, chat_admit, get_runtime, parse_chat_request
+from runtime.chat import (
+    END,
+    ChatRequest,
+    ChatRun,
+    chat_admit,
+    get_runtime,
+    parse_chat_request,
+)
 from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
 from runtime.instance import RunResult
@@ -187,14 +195,13 @@ def _run_error(run: ChatRun, result: RunResult | None) -> PlatformError | None:
     return PlatformError(result.text)
 
 
-class ChatCompletionsConsumer(PlatformHttpConsumer):
-    """POST /v1/chat/completions"""
-
-    async def handle(self, body: bytes) -> None:
-        if self.scope["method"] != "POST":
-            raise MethodNotAllowed("Use POST")
-        try:  # parsed first (no database), but a bad body is only reported to an authenticated caller
-            request, problem = parse_chat_request(self.parse_json(body)), None
+class _RunConsumer(PlatformHttpConsumer):
+    async def admit_and_run(self, parse: Callable[[], ChatRequest]) -> None:
+        """``parse`` the body (no database), then admit the API key, take a token of its rate limit
+        and read what the request names (a template, or a session that must be this key's) in one
+        crossing, then run and respond. A bad body is only reported to an authenticated caller."""
+        try:
+            request, problem = parse(), None
         except PlatformError as exc:
             request, problem = None, exc
         principal, resolved = await db(chat_admit)(header=self.header(), model=request and request.model,
@@ -208,33 +215,32 @@ class ChatCompletionsConsumer(PlatformHttpConsumer):
             await self.respond_run(run)
 
 
-class ProvideClarificationConsumer(PlatformHttpConsumer):
-    """POST /agents/{session_id}/provide_clarification — streams the continuation."""
+class ChatCompletionsConsumer(_RunConsumer):
+    """POST /v1/chat/completions"""
 
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
             raise MethodNotAllowed("Use POST")
-        # a continuation is a run: the same rate limit as a chat (key, budget and the session, which
-        # must be this key's, in one crossing); a bad body is only reported to an authenticated caller
+        await self.admit_and_run(lambda: parse_chat_request(self.parse_json(body)))
+
+
+class ProvideClarificationConsumer(_RunConsumer):
+    """POST /agents/{session_id}/provide_clarification — streams the continuation (a run: the same
+    admission and rate limit as a chat)."""
+
+    async def handle(self, body: bytes) -> None:
+        if self.scope["method"] != "POST":
+            raise MethodNotAllowed("Use POST")
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        try:
+
+        def parse() -> ChatRequest:
             data = self.parse_json(body)
             if not isinstance(data, dict) or not isinstance(data.get("messages"), list) or not data["messages"]:
                 raise InvalidRequest('Body must be {"messages": [{"role": "user", "content": "..."}]}')
-            request, problem = parse_chat_request({
-                "model": session_id, "messages": data["messages"], "stream": data.get("stream", True),
-                "stream_options": data.get("stream_options")}), None
-        except PlatformError as exc:
-            request, problem = None, exc
-        _, resolved = await db(chat_admit)(header=self.header(), model=request and request.model,
-                                           rate_limit=get_runtime().settings.api_key_rate)
-        if problem is not None:
-            raise problem
-        run = await get_runtime().open(request, api_key_id=None, resolved=resolved)
-        if request.stream:
-            await self.stream_run(run)
-        else:
-            await self.respond_run(run)
+            return parse_chat_request({"model": session_id, "messages": data["messages"],
+                                       "stream": data.get("stream", True), "stream_options": data.get("stream_options")})
+
+        await self.admit_and_run(parse)
 
 
 class CancelConsumer(PlatformHttpConsumer):

@@ -7,8 +7,6 @@ so a change made through one server process is seen by the next session in every
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -16,6 +14,7 @@ import pytest
 
 from sessions_app.models import Session, ToolExecution
 from tests.e2e.helpers import auth, clarify, final, get_state, offered, sync_client
+from tests.fakes.http_endpoint import QuietHandler, serving
 from tests.fakes.llm_server import tool_call
 from tests.hot_load_tools import EchoTool
 
@@ -31,29 +30,16 @@ def stock_endpoint():
     """A local JSON endpoint for an http tool, recording the bodies it receives."""
     received: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             received.append({"path": self.path, "content_type": self.headers["content-type"], "body": body})
-            payload = json.dumps({"sku": body.get("sku"), "in_stock": 12}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(200, json.dumps({"sku": body.get("sku"), "in_stock": 12}).encode())
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/lookup"  # type: ignore[attr-defined]
-    server.received = received  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Handler) as server:
+        server.url = server.base + "/lookup"  # type: ignore[attr-defined]
+        server.received = received  # type: ignore[attr-defined]
+        yield server
 
 
 def admin(server, key: str, method: str, path: str, body: dict | None = None) -> dict[str, Any]:

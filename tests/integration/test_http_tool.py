@@ -6,9 +6,7 @@ declared tool fails as cleanly."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from catalog.specs import ToolSpec
 from runtime.tools.base import ToolContext, ToolError
 from runtime.tools.executors import build_executable
 from runtime.tools.http_tool import HttpExecutable
+from tests.fakes.http_endpoint import QuietHandler, serving
 
 PARAMETERS = {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]}
 SECRET = "s3cr3t-value"
@@ -29,7 +28,7 @@ def endpoint():
     ``/moved`` redirects to ``/ok``; ``/fail`` is a 500."""
     seen: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
             seen.append({"path": self.path, "body": json.loads(body), "headers": dict(self.headers)})
@@ -42,26 +41,11 @@ def endpoint():
                 status, payload, extra = 302, b"", {"location": "/ok"}
             elif self.path == "/fail":
                 status, payload = 500, b"boom: the inventory is down"
-            self.send_response(status)
-            for header, value in {"content-type": "application/json", **extra}.items():
-                self.send_header(header, value)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(status, payload, extra)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    server.base = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    server.seen = seen  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Handler) as server:
+        server.seen = seen  # type: ignore[attr-defined]
+        yield server
 
 
 async def _call(url: str, arguments: dict[str, Any], *, allow_private: bool = True, **endpoint: Any) -> str:
