@@ -1,14 +1,16 @@
-"""A template's own rules in a real session: ``require_tool`` forces the action (``tool_choice`` for
-the function-calling kinds, the one branch of the structured reply for ``sgr``), ``set_stage`` is
-saved with the session and seen by later rules, and ``finish`` ends the run without the LLM."""
+"""A template's own rules in a real session: ``remove_tools`` keeps a tool out of every step (and the
+metrics count it by rule), ``require_tool`` forces the action (``tool_choice`` for the
+function-calling kinds, the one branch of the structured reply for ``sgr``), ``set_stage`` is saved
+with the session and seen by later rules, and ``finish`` ends the run without the LLM."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
-from tests.e2e.helpers import get_state, sgr_step, sync_client, think
+from tests.e2e.helpers import auth, get_state, offered, sgr_step, sync_client, think
 from tests.fakes.llm_server import structured, tool_call
 
 PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b"],
@@ -18,6 +20,7 @@ TOOLS = ["generate_plan_tool", "web_search_tool", "create_report_tool"]
 # Step 1 must plan; once a plan is made the stage becomes "planned", and a step that starts in that
 # stage after two actions ends the run by rule.
 RULES = [
+    {"name": "no web search", "then": [{"action": "remove_tools", "tools": ["web_search_tool"]}]},
     {"name": "plan first", "when": {"field": "iteration", "value": 1},
      "then": [{"action": "require_tool", "tool": "generate_plan_tool"}]},
     {"name": "planned", "when": {"field": "tool_calls.generate_plan_tool", "op": ">=", "value": 1},
@@ -54,7 +57,7 @@ def _stopped_after_planning(server, key: str, session_id: str) -> None:
     assert get_state(server, key, session_id)["execution_result"] == "Stopped after planning"
 
 
-def test_tool_calling_rules_force_stage_and_finish(server, scripted_llm, chat_key):
+def test_tool_calling_rules_force_stage_and_finish(server, scripted_llm, chat_key, admin_key):
     _template("ruled_calls", "sgr_tool_calling")
     scripted_llm.enqueue(think(), tool_call("generate_plan_tool", PLAN),
                          think(), tool_call("create_report_tool", {"title": "T", "content": "Body"}))
@@ -63,7 +66,14 @@ def test_tool_calling_rules_force_stage_and_finish(server, scripted_llm, chat_ke
     first_action, second_action = scripted_llm.requests[1], scripted_llm.requests[3]
     assert first_action["tool_choice"] == {"type": "function", "function": {"name": "generate_plan_tool"}}
     assert second_action["tool_choice"] == "required"
+    assert "web_search_tool" not in offered(first_action) + offered(second_action)
+    assert "create_report_tool" in offered(second_action)
     _stopped_after_planning(server, chat_key, session_id)
+    metrics = httpx.get(f"{server.base_url}/metrics", headers=auth(admin_key), timeout=10).text
+    # three steps prepared (the third ended by rule), each counted with its tools and schema tokens
+    assert 'tools_per_prompt_count{template="ruled_calls"} 3.0' in metrics
+    assert 'tool_schema_tokens_count{template="ruled_calls"} 3.0' in metrics
+    assert 'tools_removed_total{rule="no web search"} 3.0' in metrics
 
 
 def test_sgr_kind_obeys_require_tool(server, scripted_llm, chat_key):
@@ -79,4 +89,5 @@ def test_sgr_kind_obeys_require_tool(server, scripted_llm, chat_key):
 
     assert branches(scripted_llm.requests[0]) == {"generate_plan_tool"}
     assert {"final_answer_tool", "create_report_tool", "generate_plan_tool"} <= branches(scripted_llm.requests[1])
+    assert "web_search_tool" not in branches(scripted_llm.requests[1])
     _stopped_after_planning(server, chat_key, session_id)

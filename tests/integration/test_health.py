@@ -24,3 +24,9 @@ def test_openapi_schema_is_public(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     assert b"openapi" in response.content
+
+
+def test_swagger_ui_serves_the_schema(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200 and response["content-type"].startswith("text/html")
+    assert b"swagger-ui" in response.content and b"/api/schema/" in response.content
