@@ -129,8 +129,8 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent platform API",
-    "DESCRIPTION": "Admin API of the agent platform (tools, templates, runtime). "
-    "The OpenAI-compatible endpoints live under /v1.",
+    "DESCRIPTION": "Agent platform API: the OpenAI-compatible chat and the session routes (tag chat, any "
+    "API key), and the admin API (tools, templates, runtime; admin key).",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -139,6 +139,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "platform_site.openapi.document_error_responses",
+        "platform_site.openapi_chat.document_chat_routes",
     ],
 }
 

@@ -430,3 +430,10 @@ def test_openapi_schema_lists_the_admin_routes():
                  "/admin/templates/{ref}/versions", "/admin/templates/{ref}/activate"):
         assert path in paths, path
     assert {"get", "post"} <= set(paths["/admin/tools"]) and "patch" in paths["/admin/tools/{ref}"]
+    # the consumer routes and /v1/models, which no DRF view describes, are there too (tag "chat")
+    for path, method in (("/v1/chat/completions", "post"), ("/agents/{session_id}/provide_clarification", "post"),
+                         ("/agents/{session_id}/cancel", "post"), ("/v1/models", "get")):
+        assert paths[path][method]["tags"] == ["chat"], path
+    chat = paths["/v1/chat/completions"]["post"]
+    assert chat["requestBody"]["content"]["application/json"]["schema"]["required"] == ["model", "messages"]
+    assert {"application/json", "text/event-stream"} == set(chat["responses"]["200"]["content"])

@@ -1,4 +1,5 @@
-"""Schemathesis against the admin API's own OpenAPI schema, on a real server process.
+"""Schemathesis against the API's own OpenAPI schema (the admin routes, and the chat and session
+routes that ``platform_site.openapi_chat`` documents), on a real server process.
 
 Every operation of ``/api/schema/`` gets bounded property-based cases, valid (positive) and
 invalid (negative) ones, authenticated with an admin key through the schema's ``ApiKey`` bearer
