@@ -66,7 +66,8 @@ def _view(session: Session) -> SessionView:
     return SessionView(
         id=session.pk, template=version.template.name, template_version_id=version.pk,
         version=version.version, instance_id=session.instance_id, parent_id=session.parent_id,
-        depth=session.depth, api_key_id=session.api_key_id, state=session.state, stage=session.stage, task=session.task,
+        depth=session.depth, api_key_id=session.api_key_id, state=session.state, stage=session.stage,
+        task=session.task,
         iteration=session.iteration, searches_used=session.searches_used,
         clarifications_used=session.clarifications_used, tool_calls=session.tool_calls,
         prompt_tokens=session.prompt_tokens, completion_tokens=session.completion_tokens,
