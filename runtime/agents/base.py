@@ -134,11 +134,14 @@ class BaseAgent:
             status = decision.finish.status
             self._forced = Finish(answer=decision.finish.message, status=status,
                                   reason=f"finished by rule {decision.finish_rule!r}")
-        self._required = next((t for t in decision.required if t in decision.tools), None)
+        required = next((t for t in decision.required if t in decision.tools), None)
         cap = self.spec.content.tool_policy.max_tools_in_prompt
         system = [n for n in decision.tools if n in SYSTEM_TOOL_NAMES]
         others = [n for n in decision.tools if n not in SYSTEM_TOOL_NAMES]
+        if required in others:  # the cap keeps a required tool first
+            others.insert(0, others.pop(others.index(required)))
         names = system + others[: max(cap - len(system), 0)]
+        self._required = required if required in names else None
         for dropped in others[max(cap - len(system), 0):]:
             decision.removed[dropped] = f"max_tools_in_prompt={cap}"
         schemas = [self.tools[n].spec.openai_schema() for n in names]

@@ -10,7 +10,15 @@ import pytest
 
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
-from tests.e2e.helpers import auth, get_state, offered, sgr_step, sync_client, think
+from tests.e2e.helpers import (
+    auth,
+    final,
+    get_state,
+    offered,
+    sgr_step,
+    sync_client,
+    think,
+)
 from tests.fakes.llm_server import structured, tool_call
 
 PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b"],
@@ -91,3 +99,18 @@ def test_sgr_kind_obeys_require_tool(server, scripted_llm, chat_key):
     assert {"final_answer_tool", "create_report_tool", "generate_plan_tool"} <= branches(scripted_llm.requests[1])
     assert "web_search_tool" not in branches(scripted_llm.requests[1])
     _stopped_after_planning(server, chat_key, session_id)
+
+
+def test_a_required_tool_survives_the_cap(server, scripted_llm, chat_key):
+    """``max_tools_in_prompt`` applies after the rules, and keeps the tool a rule requires."""
+    template_create(name="tight", content={
+        "agent_kind": "tool_calling", "rules": RULES[:2],
+        "tool_policy": {"strategy": "static", "allowlist": TOOLS[::-1], "max_tools_in_prompt": 3}})
+    scripted_llm.enqueue(tool_call("generate_plan_tool", PLAN), tool_call("final_answer_tool", final("Planned.")))
+    completion = sync_client(server, chat_key).chat.completions.create(
+        model="tight", messages=[{"role": "user", "content": "Plan a comparison of A and B"}])
+    assert completion.choices[0].message.content == "Planned."
+    first, second = scripted_llm.requests
+    assert offered(first) == ["final_answer_tool", "clarification_tool", "generate_plan_tool"]
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "generate_plan_tool"}}
+    assert offered(second) == ["final_answer_tool", "clarification_tool", "create_report_tool"]  # cut by order again
