@@ -172,8 +172,7 @@ def _resolve(model: str, principal: Principal | None) -> Resolved:
     answer, with the template version it runs (404 when unknown or, for a ``principal``, another
     key's; 409 when not waiting). No principal: a caller inside the process, trusted."""
     if session_selectors.is_session_id(model):
-        view = (session_selectors.session_get_for(session_id=model, principal=principal) if principal is not None
-                else session_selectors.session_get(session_id=model))
+        view = session_selectors.session_get_for(session_id=model, principal=principal)
         if view.state != SessionState.WAITING_FOR_CLARIFICATION:
             raise SessionNotWaiting(f"Session {model} is {view.state}, not waiting for clarification", state=view.state)
         return Resolved("session", template_selectors.template_spec_for_version(version_id=view.template_version_id))
@@ -319,10 +318,14 @@ class Runtime:
             self._router_client = LLMClient(self.settings.default_llm())
         return self._router_client
 
-    async def cancel(self, session_id: str, *, wait_s: float = 10.0) -> str:
-        """Cancel a session wherever it runs; a waiting (or not started) one is cancelled directly."""
+    async def cancel(self, session_id: str, *, principal: Principal | None = None, wait_s: float = 10.0) -> str:
+        """Cancel a session wherever it runs; a waiting (or not started) one is cancelled directly.
+        With a ``principal``, a session it may not see is ``SessionNotFound`` and left alone. A run of
+        this process is cancelled without reading its row first (its opening write may not be in yet)."""
         await self.ensure_started()
         chat_run = self.running.get(session_id)
+        if chat_run is None or principal is not None:
+            view = await db(session_selectors.session_get_for)(session_id=session_id, principal=principal)
         if chat_run is not None:
             chat_run.cancel()
             try:
@@ -330,7 +333,6 @@ class Runtime:
             except (asyncio.CancelledError, Exception):
                 pass
             return (await db(session_selectors.session_get)(session_id=session_id)).state
-        view = await db(session_selectors.session_get)(session_id=session_id)
         if view.state in (SessionState.INITED, SessionState.WAITING_FOR_CLARIFICATION):
             await db(session_services.session_transition)(session_id=session_id, to=SessionState.CANCELLED)
         elif view.state == SessionState.RESEARCHING and get_channel_layer() is not None:

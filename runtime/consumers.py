@@ -40,7 +40,6 @@ from runtime.chat import (
 from runtime.db import db
 from runtime.errors import SessionCancelled, UpstreamLLMError
 from runtime.instance import RunResult
-from sessions_app import selectors as session_selectors
 from sessions_app.models import SessionState
 
 logger = logging.getLogger("runtime.consumers")
@@ -251,8 +250,7 @@ class CancelConsumer(PlatformHttpConsumer):
             raise MethodNotAllowed("Use POST")
         principal = await self.principal()
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        await db(session_selectors.session_get_for)(session_id=session_id, principal=principal)  # 404: not its
-        state = await get_runtime().cancel(session_id)
+        state = await get_runtime().cancel(session_id, principal=principal)  # 404: not its key's
         await self.send_json(200, {"session_id": session_id, "state": state})
 
 

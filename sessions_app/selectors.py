@@ -128,10 +128,11 @@ def visible_to(view: SessionView, principal: Principal) -> bool:
     return principal.is_admin or (view.api_key_id is not None and view.api_key_id == principal.key_id)
 
 
-def session_get_for(*, session_id, principal: Principal) -> SessionView:
-    """``session_get`` on behalf of ``principal``: ``SessionNotFound`` for a session it may not see."""
+def session_get_for(*, session_id, principal: Principal | None) -> SessionView:
+    """``session_get`` on behalf of ``principal``: ``SessionNotFound`` for a session it may not see
+    (no principal: a caller inside the process, trusted)."""
     view = session_get(session_id=session_id)
-    if not visible_to(view, principal):
+    if principal is not None and not visible_to(view, principal):
         raise SessionNotFound(f"No session {session_id}")
     return view
 

@@ -11,6 +11,7 @@ import pytest
 from sessions_app.models import Session, ToolExecution
 from templates_app.services import template_create
 from tests.e2e.helpers import (
+    PLAN,
     auth,
     final,
     get_state,
@@ -21,8 +22,6 @@ from tests.e2e.helpers import (
 )
 from tests.fakes.llm_server import structured, tool_call
 
-PLAN = {"reasoning": "Plan first", "research_goal": "Answer", "planned_steps": ["a", "b"],
-        "search_strategies": ["x"]}
 TOOLS = ["generate_plan_tool", "web_search_tool", "create_report_tool"]
 
 # Step 1 must plan; once a plan is made the stage becomes "planned", and a step that starts in that
