@@ -2,9 +2,10 @@
 (``catalog.Tool.embedding`` with its HNSW index); the keyword side lives here.
 
 ``ToolSearchDoc`` is one row per tool: the indexed text, its fingerprint, its
-length in lexemes (BM25's document length) and the fingerprint of the text the
-tool's current embedding was computed from (what ``tool_embeddings_refresh``
-compares to stay resumable). ``ToolSearchTerm`` is the inverted index: one row per
+length in lexemes (BM25's document length) and the fingerprint of what the
+tool's current embedding was computed from: the text and the recipe
+(``retrieval.text.embedding_digest``), what ``tool_embeddings_refresh`` compares
+to stay resumable. ``ToolSearchTerm`` is the inverted index: one row per
 (tool, lexeme) with the term frequency, lexemes coming from PostgreSQL's own
 ``to_tsvector`` so the query side is analysed by exactly the same code. BM25 is
 scored in SQL from these rows (``retrieval.selectors``). The doc also holds its
@@ -28,7 +29,7 @@ class ToolSearchDoc(models.Model):
     text_hash = models.CharField(max_length=32)
     length = models.PositiveIntegerField(default=0, help_text="Lexeme occurrences (BM25 document length).")
     embedded_hash = models.CharField(
-        max_length=32, blank=True, help_text="text_hash of the text the tool's embedding was computed from."
+        max_length=32, blank=True, help_text="embedding_digest of the text_hash the tool's embedding was computed from."
     )
     sentence_vector = VectorField(dimensions=SENTENCE_DIMENSIONS, null=True, blank=True)
     sentence_model = models.CharField(max_length=200, blank=True)

@@ -40,10 +40,12 @@ from retrieval.text import (
     NAME_WEIGHT,
     PARAMETERS_PREFIX,
     PARAMETERS_WEIGHT,
+    embedding_digest,
     keyword_text,
     query_parts,
     text_hash,
     tool_text,
+    tool_views,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,7 +132,8 @@ def tool_search_doc_refresh(*, tool_ids: Iterable[int]) -> int:
 
 
 def _embeddings_write(*, model: str, vectors: dict[int, np.ndarray], hashes: dict[int, str]) -> int:
-    """Store vectors computed from texts with ``hashes``; skips tools whose text changed meanwhile."""
+    """Store vectors computed from the docs whose text hashes are ``hashes``; skips tools whose
+    text changed meanwhile."""
     with transaction.atomic():
         current = set(
             ToolSearchDoc.objects.select_for_update()
@@ -140,7 +143,7 @@ def _embeddings_write(*, model: str, vectors: dict[int, np.ndarray], hashes: dic
         fresh = [tool_id for tool_id in vectors if (tool_id, hashes[tool_id]) in current]
         tools = [Tool(id=tool_id, embedding=vectors[tool_id], embedding_model=model) for tool_id in fresh]
         Tool.objects.bulk_update(tools, ["embedding", "embedding_model"])
-        docs = [ToolSearchDoc(tool_id=tool_id, embedded_hash=hashes[tool_id]) for tool_id in fresh]
+        docs = [ToolSearchDoc(tool_id=tool_id, embedded_hash=embedding_digest(hashes[tool_id])) for tool_id in fresh]
         ToolSearchDoc.objects.bulk_update(docs, ["embedded_hash"])
     return len(fresh)
 
@@ -155,14 +158,15 @@ def tool_embeddings_refresh(
     on_progress: Callable[[int], None] | None = None,
 ) -> RefreshReport:
     """Refresh keyword docs, then embed every tool whose embedding is missing, was made by
-    another model or from an older text (all of them with ``force``).
+    another model, from an older text or by an older ``EMBEDDING_RECIPE`` (all of them with
+    ``force``). A tool's vector is the normalised mean of its ``tool_views``.
 
     Resumable: each batch commits on its own, and a second run finds nothing to do.
     ``on_start(total)`` and ``on_progress(done_in_batch)`` feed a progress bar.
     """
     embedder = get_embedder(model)
     report = RefreshReport()
-    todo: list[tuple[int, str, str]] = []  # (tool id, text, hash)
+    todo: list[tuple[int, list[str], str]] = []  # (tool id, its views, its doc's hash)
     stale_docs: dict[int, str] = {}
     rows = list(selectors.tool_index_rows(tool_ids=None if tool_ids is None else list(tool_ids)))
     for row in rows:
@@ -171,8 +175,10 @@ def tool_embeddings_refresh(
         digest = text_hash(text)
         if row.text_hash != digest:
             stale_docs[row.tool_id] = text
-        if force or not row.has_embedding or row.embedding_model != embedder.name or row.embedded_hash != digest:
-            todo.append((row.tool_id, text, digest))
+        if (force or not row.has_embedding or row.embedding_model != embedder.name
+                or row.embedded_hash != embedding_digest(digest)):
+            views = tool_views(name=row.name, description=row.description, parameters=row.parameters)
+            todo.append((row.tool_id, views, digest))
         if len(stale_docs) >= 500:
             _docs_write(stale_docs)
             report.docs_refreshed += len(stale_docs)
@@ -184,15 +190,24 @@ def tool_embeddings_refresh(
         on_start(len(todo))
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
-        matrix = embedder.embed([text for _, text, _ in batch])
         report.embedded += _embeddings_write(
             model=embedder.name,
-            vectors={tool_id: matrix[i] for i, (tool_id, _, _) in enumerate(batch)},
+            vectors=dict(zip([tool_id for tool_id, _, _ in batch],
+                             _view_means(embedder, [views for _, views, _ in batch]), strict=True)),
             hashes={tool_id: digest for tool_id, _, digest in batch},
         )
         if on_progress:
             on_progress(len(batch))
     return report
+
+
+def _view_means(embedder, views: list[list[str]]) -> np.ndarray:
+    """One vector per tool: its views embedded in one batch, averaged, L2-normalised."""
+    matrix = embedder.embed([text for texts in views for text in texts])
+    owner = np.repeat(np.arange(len(views)), [len(texts) for texts in views])
+    sums = np.zeros((len(views), matrix.shape[1]), dtype=np.float64)
+    np.add.at(sums, owner, matrix)
+    return (sums / np.clip(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
 
 
 _executor: ThreadPoolExecutor | None = None

@@ -85,6 +85,31 @@ def tool_text(*, name: str, description: str, parameters: dict[str, Any] | None)
     return "\n".join(p for p in parts if p)
 
 
+def tool_views(*, name: str, description: str, parameters: dict[str, Any] | None) -> list[str]:
+    """The texts a tool's one dense vector is the mean of: the whole doc (``tool_text``) and what
+    the tool does, its name and description alone (when it has parameter lines to leave out).
+
+    The model reads at most 256 tokens, and a doc's parameter lines, often most of it, pull
+    its vector toward their own words (ids, units, formats); the short view keeps the
+    tool's purpose in the vector. Averaging the two (normalised) is one vector per tool, so
+    search costs the same; it moved Recall@5 from 89.4 to 90.1 on BFCL dev and from 95.4
+    to 95.5 on Seal-Tools dev, with equal weights, not tuned (``bench/tool_retrieval.py``).
+    """
+    whole = tool_text(name=name, description=description, parameters=parameters)
+    summary = "\n".join(p for p in (split_identifier(name), _clean(description)) if p)
+    return [whole, summary] if summary and summary != whole else [whole]
+
+
+# What a stored tool vector is made of (``tool_views`` and their mean); part of its
+# ``embedded_hash``, so changing it here re-embeds every tool on the next reindex.
+EMBEDDING_RECIPE = "views-mean-2"
+
+
+def embedding_digest(doc_hash: str) -> str:
+    """The ``embedded_hash`` of a vector made now from the doc whose text hash is ``doc_hash``."""
+    return text_hash(f"{EMBEDDING_RECIPE}:{doc_hash}")
+
+
 def text_hash(text: str) -> str:
     """Short stable fingerprint of an indexed text (detects what must be re-embedded)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -19,6 +19,7 @@ from retrieval.services import (
     tool_search,
     tool_search_doc_refresh,
 )
+from retrieval.text import tool_views
 
 pytestmark = pytest.mark.django_db
 
@@ -213,6 +214,30 @@ def test_reindex_command_is_resumable(catalog, capsys):
     assert f"embedded {len(CATALOG)}" in capsys.readouterr().out
     model = get_embedder().name
     assert not Tool.objects.exclude(embedding_model=model).exists()
+
+
+def test_a_tool_vector_is_the_mean_of_its_whole_doc_and_its_summary(catalog):
+    tool = catalog["convert_currency"]
+    whole, summary = tool_views(name=tool.name, description=tool.description, parameters=tool.parameters)
+    assert whole == ToolSearchDoc.objects.get(tool=tool).text and summary == "convert currency\n" + tool.description
+    vectors = get_embedder().embed([whole, summary])
+    mean = vectors.sum(axis=0) / np.linalg.norm(vectors.sum(axis=0))
+    tool.refresh_from_db()
+    assert list(tool.embedding) == pytest.approx(mean.tolist(), abs=1e-5)
+    assert tool_views(name="ping", description="Check the service is up.", parameters=None) == [
+        "ping\nCheck the service is up."]  # nothing to leave out: one view
+
+
+def test_a_new_embedding_recipe_re_embeds_every_tool_on_reindex(catalog, capsys, monkeypatch):
+    from retrieval import text
+
+    call_command("reindex_embeddings", "--no-progress")
+    assert "embedded 0" in capsys.readouterr().out
+    monkeypatch.setattr(text, "EMBEDDING_RECIPE", "views-mean-next")
+    call_command("reindex_embeddings", "--no-progress")
+    assert f"embedded {len(CATALOG)}" in capsys.readouterr().out  # the texts did not change, the recipe did
+    call_command("reindex_embeddings", "--no-progress")
+    assert "embedded 0" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("side", ["model", "sentence"])
