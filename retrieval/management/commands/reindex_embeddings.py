@@ -8,7 +8,8 @@ from retrieval.services import tool_embeddings_refresh
 class Command(BaseCommand):
     help = (
         "Refresh the tool search index: keyword docs, then embeddings of the tools whose embedding is "
-        "missing, was computed by another model or from an older text. Resumable: every batch commits, "
+        "missing, was computed by another model, from an older text or by an older recipe (how a vector is "
+        "made from a tool's texts). Resumable: every batch commits, "
         "so an interrupted run continues where it stopped and a second run embeds nothing."
     )
 
