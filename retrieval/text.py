@@ -107,7 +107,9 @@ def tool_views(*, name: str, description: str, parameters: dict[str, Any] | None
 
 
 # What a stored tool vector is made of (``tool_views`` and their mean); part of its
-# ``embedded_hash``, so changing it here re-embeds every tool on the next reindex.
+# ``embedded_hash``, so changing it here re-embeds every tool's model vector on the next
+# reindex. The static sentence vectors carry no such mark: a change to ``tool_views`` also
+# needs a migration that rewrites them, as ``retrieval/migrations/0008`` does.
 EMBEDDING_RECIPE = "views-mean-2"
 
 
