@@ -90,16 +90,15 @@ def tool_views(*, name: str, description: str, parameters: dict[str, Any] | None
     doc (``tool_text``; always first) and what the tool does, its name and description alone (when
     it has parameter lines to leave out).
 
-    The model reads at most 256 tokens, and a doc's parameter lines, often most of it, pull
-    its vector toward their own words (ids, units, formats); the short view keeps the
-    tool's purpose in the vector. Averaging the two (normalised) is one vector per tool, so
-    search costs the same. Hybrid Recall@5 moved from 89.4 to 90.0 on BFCL dev and from 95.4 to
-    95.5 on Seal-Tools dev (``bench/tool_retrieval.py``); 2:1 did worse on both sets and 1:2
-    traded BFCL for Seal, so they stay equal. The dense side alone does slightly worse with it (BFCL 83.2 to 82.8): the
-    gain is in the fusion, where BM25F already reads the parameters. The static sentence vectors
-    made the same way moved both further, on every measure: BFCL 90.5 / 94.2 / 81.3 (Recall@5,
-    Recall@10, nDCG@10; 90.0 / 93.9 / 81.0 without), Seal-Tools 95.6 / 97.8 / 96.4 (95.5 / 97.7 /
-    96.2 without).
+    The model reads at most 256 tokens, and a doc's parameter lines, often most of it, pull its
+    vector toward their own words (ids, units, formats); the short view keeps the tool's purpose
+    in the vector. The mean (normalised) is still one vector per tool, so search costs the same.
+    Hybrid Recall@5 / Recall@10 / nDCG@10 (``bench/tool_retrieval.py``): BFCL dev 89.4 / 94.1 /
+    81.0 before, 90.0 / 93.9 / 81.0 with the model's vectors made so, 90.5 / 94.2 / 81.3 with the
+    static ones too; Seal-Tools dev 95.4 / 97.7 / 96.1, 95.5 / 97.7 / 96.2, 95.6 / 97.8 / 96.4.
+    The model alone does slightly worse with it (BFCL 83.2 to 82.8): the gain is in the fusion,
+    where BM25F already reads the parameters. Weights 2:1 did worse on both sets and 1:2 traded
+    BFCL for Seal-Tools, so the two views weigh the same.
     """
     whole = tool_text(name=name, description=description, parameters=parameters)
     summary = "\n".join(p for p in (split_identifier(name), _clean(description)) if p)
