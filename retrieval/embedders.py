@@ -79,11 +79,6 @@ class MiniLMOnnxEmbedder:
     dim = 384
     max_length = 256  # sentence-transformers' max_seq_length for this model
     batch_size = 32
-    # One short query is no faster on two threads than on one (6.5 ms either way, 32 tokens, measured
-    # alone), and search runs its index work while the query embeds: with one thread the two
-    # share two cores instead of three threads crowding them (interleaved at 10,000 tools:
-    # mean -0.3 to -0.7 ms, p99 -2.6 ms). Documents, embedded in batches, use every core.
-    query_threads = 1
 
     def __init__(self, *, threads: int = 0, int8_queries: bool | None = None) -> None:  # 0: one per core
         self._threads = threads
@@ -93,12 +88,12 @@ class MiniLMOnnxEmbedder:
         self._tokenizer = None
         self._lock = threading.Lock()
 
-    def _new_session(self, model: Path, *, threads: int | None = None):
+    def _new_session(self, model: Path):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self._threads if threads is None else threads
+        options.intra_op_num_threads = self._threads
         # Idle workers sleep instead of spinning: on a busy 2-core machine spinning
         # threads doubled the CPU per query and the wall time with it (measured).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -136,7 +131,7 @@ class MiniLMOnnxEmbedder:
         try:
             from retrieval.query_model import int8_copy
 
-            return self._new_session(int8_copy(model, _cache_dir()), threads=self.query_threads)
+            return self._new_session(int8_copy(model, _cache_dir()))
         except Exception:  # queries are embedded by the packaged model then
             logger.exception("the int8 query copy of %s could not be built; queries use the model itself", self.name)
             return None
