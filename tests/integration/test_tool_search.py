@@ -216,14 +216,20 @@ def test_reindex_command_is_resumable(catalog, capsys):
     assert not Tool.objects.exclude(embedding_model=model).exists()
 
 
+def mean_of_views(tool, embedder) -> list[float]:
+    """What a tool's vector of ``embedder`` should be: its views' vectors, averaged, normalised."""
+    views = tool_views(name=tool.name, description=tool.description, parameters=tool.parameters)
+    assert len(views) == 2  # the tools these tests look at have parameters
+    total = embedder.embed(views).sum(axis=0)
+    return (total / np.linalg.norm(total)).tolist()
+
+
 def test_a_tool_vector_is_the_mean_of_its_whole_doc_and_its_summary(catalog):
     tool = catalog["convert_currency"]
     whole, summary = tool_views(name=tool.name, description=tool.description, parameters=tool.parameters)
     assert whole == ToolSearchDoc.objects.get(tool=tool).text and summary == "convert currency\n" + tool.description
-    vectors = get_embedder().embed([whole, summary])
-    mean = vectors.sum(axis=0) / np.linalg.norm(vectors.sum(axis=0))
     tool.refresh_from_db()
-    assert list(tool.embedding) == pytest.approx(mean.tolist(), abs=1e-5)
+    assert list(tool.embedding) == pytest.approx(mean_of_views(tool, get_embedder()), abs=1e-5)
     assert tool_views(name="ping", description="Check the service is up.", parameters=None) == [
         "ping\nCheck the service is up."]  # nothing to leave out: one view
 
@@ -262,16 +268,8 @@ def test_static_sentence_vector_is_written_with_the_doc(catalog):
     assert before.sentence_vector is not None and len(before.sentence_vector) == static.dim
     tool_update(tool=tool, description="Reserve a bicycle for a day.")
     after = ToolSearchDoc.objects.get(tool=tool)
-    assert list(after.sentence_vector) == pytest.approx(static_mean_of_views(tool), abs=1e-6)
+    assert list(after.sentence_vector) == pytest.approx(mean_of_views(tool, static), abs=1e-6)
     assert list(after.sentence_vector) != pytest.approx(list(before.sentence_vector), abs=1e-3)
-
-
-def static_mean_of_views(tool) -> list[float]:
-    """What a doc's static vector should be: its tool's views' static vectors, averaged, normalised."""
-    views = tool_views(name=tool.name, description=tool.description, parameters=tool.parameters)
-    assert len(views) == 2  # the tools these tests look at have parameters
-    total = get_sentence_embedder().embed(views).sum(axis=0)
-    return (total / np.linalg.norm(total)).tolist()
 
 
 def test_migration_makes_every_static_vector_the_mean_of_its_tools_views(catalog):
@@ -287,7 +285,7 @@ def test_migration_makes_every_static_vector_the_mean_of_its_tools_views(catalog
     assert set(ToolSearchDoc.objects.values_list("sentence_model", flat=True)) == {static.name}
     for name in ("rent_car", "send_email"):
         doc = ToolSearchDoc.objects.get(tool__name=name)
-        assert list(doc.sentence_vector) == pytest.approx(static_mean_of_views(catalog[name]), abs=1e-6)
+        assert list(doc.sentence_vector) == pytest.approx(mean_of_views(catalog[name], static), abs=1e-6)
 
 
 @pytest.mark.django_db(transaction=True)
